@@ -1,0 +1,170 @@
+//! The engine facade: one value the HTTP layer holds, cheap to clone.
+//!
+//! Its methods live beside the code they drive: image methods in `images::engine_api`,
+//! container methods in `containers::engine_api`, system methods here.
+
+use std::sync::Arc;
+
+use strata_drivers::{open_driver, DriverOptions, GraphDriver};
+
+use crate::config::EngineConfig;
+use crate::containers::ContainerManager;
+use crate::error::{EngineError, Result};
+use crate::images::ImageStore;
+use crate::layers::LayerStore;
+use crate::metadata::Db;
+use crate::model::{SystemInfo, VersionInfo};
+
+/// The highest Docker Engine API version Strata speaks, and the lowest it accepts.
+pub const API_VERSION: &str = "1.47";
+pub const MIN_API_VERSION: &str = "1.24";
+
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<EngineInner>,
+}
+
+pub(crate) struct EngineInner {
+    pub config: EngineConfig,
+    pub db: Arc<Db>,
+    pub driver: Arc<dyn GraphDriver>,
+    pub layers: LayerStore,
+    pub images: ImageStore,
+    pub containers: ContainerManager,
+}
+
+impl Engine {
+    /// Open the engine on its data root: the metadata store, the storage driver, then repair what
+    /// a crash may have left (orphan layers, containers whose shim died) before serving.
+    pub async fn open(config: EngineConfig) -> Result<Engine> {
+        let config2 = config.clone();
+        tokio::task::spawn_blocking(move || Engine::open_blocking(config2))
+            .await
+            .map_err(|e| EngineError::Internal(format!("engine start task: {e}")))?
+    }
+
+    fn open_blocking(config: EngineConfig) -> Result<Engine> {
+        for dir in [&config.data_root, &config.exec_root] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+        }
+        let db = Arc::new(Db::open(&config.data_root.join("strata.db"))?);
+        let driver_name = match &config.storage_driver {
+            Some(name) => name.clone(),
+            None => strata_drivers::registry::default_driver_name(&config.data_root).to_string(),
+        };
+        let mut driver_opts = DriverOptions::new(config.data_root.join(&driver_name));
+        driver_opts.storage_opt = config.storage_opt.clone();
+        let driver = open_driver(&driver_name, &driver_opts)?;
+        let layers = LayerStore::open(db.clone(), driver.clone(), &config)?;
+        let images = ImageStore::open(db.clone(), &config)?;
+        let containers = ContainerManager::open(db.clone(), driver.clone(), &config)?;
+        let engine = Engine {
+            inner: Arc::new(EngineInner { config, db, driver, layers, images, containers }),
+        };
+        engine.repair_blocking()?;
+        Ok(engine)
+    }
+
+    /// Bring disk, mounts and metadata back in line after a crash (or a clean restart).
+    fn repair_blocking(&self) -> Result<()> {
+        let running = self.inner.containers.recover()?;
+        self.inner.driver.reconcile_mounts(&running)?;
+        let mut keep = self.inner.containers.layer_ids()?;
+        keep.extend(self.inner.layers.cache_ids()?);
+        self.inner.layers.remove_orphans(&keep)?;
+        Ok(())
+    }
+
+    /// Stop serving: containers keep running (their shims hold them); mounts of stopped
+    /// containers are released.
+    pub async fn shutdown(&self) -> Result<()> {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let running = engine.inner.containers.running_layer_ids()?;
+            engine.inner.driver.reconcile_mounts(&running)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("shutdown task: {e}")))?
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    pub fn driver_name(&self) -> &'static str {
+        self.inner.driver.name()
+    }
+
+    pub fn version(&self) -> VersionInfo {
+        VersionInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            api_version: API_VERSION.to_string(),
+            min_api_version: MIN_API_VERSION.to_string(),
+            git_commit: String::new(),
+            os: "linux".to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            kernel_version: kernel_release(),
+        }
+    }
+
+    pub async fn system_info(&self) -> Result<SystemInfo> {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || engine.system_info_blocking())
+            .await
+            .map_err(|e| EngineError::Internal(format!("info task: {e}")))?
+    }
+
+    fn system_info_blocking(&self) -> Result<SystemInfo> {
+        let counts = self.inner.containers.counts()?;
+        Ok(SystemInfo {
+            id: String::new(),
+            name: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default(),
+            driver: self.inner.driver.name().to_string(),
+            driver_status: self.inner.driver.status(),
+            containers: counts.total,
+            containers_running: counts.running,
+            containers_paused: counts.paused,
+            containers_stopped: counts.stopped,
+            images: self.inner.images.count()?,
+            data_root: self.inner.config.data_root.display().to_string(),
+            default_runtime: self.inner.config.default_runtime.clone(),
+            runtimes: vec![self.inner.config.default_runtime.clone()],
+            cgroup_driver: "cgroupfs".to_string(),
+            cgroup_version: if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+                "2".to_string()
+            } else {
+                "1".to_string()
+            },
+            kernel_version: kernel_release(),
+            operating_system: "linux".to_string(),
+            os_type: "linux".to_string(),
+            architecture: std::env::consts::ARCH.to_string(),
+            ncpu: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1),
+            mem_total: mem_total_bytes(),
+            server_version: env!("CARGO_PKG_VERSION").to_string(),
+            init_binary: self.inner.config.init_binary.display().to_string(),
+        })
+    }
+}
+
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn mem_total_bytes() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| {
+                l.split_whitespace().nth(1).and_then(|kb| kb.parse::<i64>().ok()).map(|kb| kb * 1024)
+            })
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,89 @@
+//! The engine's errors. Each carries enough context to be shown to a user as is; `kind()` tells
+//! the HTTP layer which status code Docker would answer with.
+
+use strata_drivers::DriverError;
+
+/// What sort of failure, for mapping onto Docker's status codes (404, 409, 400, 500).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    InvalidArgument,
+    NotModified,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("invalid reference format: {reference:?}: {reason}")]
+    InvalidReference { reference: String, reason: String },
+    #[error("invalid image archive: {0}")]
+    InvalidArchive(String),
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch { what: String, expected: String, actual: String },
+    #[error("container {id} is not running")]
+    NotRunning { id: String },
+    #[error("container {id} is already {state}")]
+    NotModified { id: String, state: String },
+    #[error("storage driver: {0}")]
+    Driver(#[from] DriverError),
+    #[error("metadata store: {context}: {source}")]
+    Metadata {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("OCI runtime: {0}")]
+    Runtime(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        EngineError::Io { context: context.into(), source }
+    }
+
+    pub fn metadata(context: impl Into<String>, source: rusqlite::Error) -> Self {
+        EngineError::Metadata { context: context.into(), source }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::NoSuchImage(_)
+            | EngineError::NoSuchContainer(_)
+            | EngineError::NoSuchExec(_) => ErrorKind::NotFound,
+            EngineError::Conflict(_) | EngineError::NotRunning { .. } => ErrorKind::Conflict,
+            EngineError::NotModified { .. } => ErrorKind::NotModified,
+            EngineError::InvalidArgument(_)
+            | EngineError::InvalidReference { .. }
+            | EngineError::InvalidArchive(_)
+            | EngineError::DigestMismatch { .. } => ErrorKind::InvalidArgument,
+            EngineError::Driver(DriverError::Archive(_)) => ErrorKind::InvalidArgument,
+            EngineError::Driver(DriverError::NotFound(_)) => ErrorKind::NotFound,
+            EngineError::Driver(_)
+            | EngineError::Metadata { .. }
+            | EngineError::Runtime(_)
+            | EngineError::Io { .. }
+            | EngineError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,70 @@
+//! Schema migrations, applied in order inside one transaction each. Never edit a released
+//! migration: append a new one.
+
+use rusqlite::Connection;
+
+use crate::error::{EngineError, Result};
+
+const MIGRATIONS: &[&str] = &[
+    // 1: layers, images, references, containers.
+    r#"
+    CREATE TABLE layers (
+        chain_id     TEXT PRIMARY KEY,              -- sha256:... (OCI ChainID)
+        diff_id      TEXT NOT NULL,                 -- sha256 of the uncompressed layer tar
+        parent       TEXT REFERENCES layers(chain_id),
+        cache_id     TEXT NOT NULL UNIQUE,          -- the graph driver's id for this layer
+        size         INTEGER NOT NULL,              -- unpacked bytes
+        created_at   TEXT NOT NULL
+    );
+    CREATE INDEX layers_parent ON layers(parent);
+
+    CREATE TABLE images (
+        id           TEXT PRIMARY KEY,              -- sha256 of the config JSON
+        config       BLOB NOT NULL,                 -- the config JSON exactly as received
+        top_layer    TEXT REFERENCES layers(chain_id),
+        size         INTEGER NOT NULL,
+        parent_id    TEXT,                          -- local parent image (docker commit)
+        loaded_at    TEXT NOT NULL
+    );
+    CREATE INDEX images_top_layer ON images(top_layer);
+
+    CREATE TABLE refs (
+        name         TEXT PRIMARY KEY,              -- normalized: docker.io/library/busybox:latest
+        image_id     TEXT NOT NULL REFERENCES images(id)
+    );
+    CREATE INDEX refs_image ON refs(image_id);
+
+    CREATE TABLE containers (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        image_id     TEXT NOT NULL REFERENCES images(id),
+        spec         TEXT NOT NULL,                 -- JSON: model::ContainerSpec as asked
+        config       TEXT NOT NULL,                 -- JSON: model::ResolvedConfig
+        state        TEXT NOT NULL,                 -- JSON: model::ContainerState
+        rw_layer     TEXT NOT NULL,                 -- driver id of the read-write layer
+        init_layer   TEXT NOT NULL,                 -- driver id of the -init layer
+        created_at   TEXT NOT NULL,
+        restart_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX containers_image ON containers(image_id);
+    "#,
+];
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| EngineError::metadata("reading schema version", e))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index as i64 + 1;
+        let tx = conn
+            .transaction()
+            .map_err(|e| EngineError::metadata(format!("migration {version}: begin"), e))?;
+        tx.execute_batch(sql)
+            .map_err(|e| EngineError::metadata(format!("migration {version}"), e))?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(|e| EngineError::metadata(format!("migration {version}: version"), e))?;
+        tx.commit()
+            .map_err(|e| EngineError::metadata(format!("migration {version}: commit"), e))?;
+    }
+    Ok(())
+}

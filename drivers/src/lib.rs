@@ -1,0 +1,22 @@
+//! Graph drivers: where layer trees live on disk.
+//!
+//! A driver stores layers (directory trees stacked on an optional parent) and makes them available
+//! at a path. It knows nothing of images or containers: ids are opaque, content arrives as tar
+//! streams (`apply_diff`) and leaves as tar streams (`diff`), in OCI layer form.
+
+pub mod archive;
+pub mod driver;
+pub mod error;
+pub mod layer_id;
+pub mod registry;
+
+pub mod overlay2;
+pub mod vfs;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use driver::{CreateOpts, GraphDriver, Usage};
+pub use error::DriverError;
+pub use layer_id::LayerId;
+pub use registry::{open_driver, DriverOptions, DRIVER_NAMES};

@@ -1,0 +1,51 @@
+//! Opening a driver by name, and choosing the default one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::driver::GraphDriver;
+use crate::error::DriverError;
+
+/// Every driver name Strata knows, in the order `docker info` and `strata bench` list them.
+pub const DRIVER_NAMES: &[&str] = &["vfs", "overlay2", "btrfs", "zfs", "devicemapper"];
+
+/// Where a driver keeps its data and how it is tuned.
+#[derive(Clone, Debug)]
+pub struct DriverOptions {
+    /// The driver's own directory, `<data-root>/<driver name>`.
+    pub home: PathBuf,
+    /// `--storage-opt KEY=VALUE` pairs meant for the driver (e.g. `zfs.fsname`, `dm.thinpooldev`).
+    pub storage_opt: BTreeMap<String, String>,
+}
+
+impl DriverOptions {
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        DriverOptions { home: home.into(), storage_opt: BTreeMap::new() }
+    }
+}
+
+/// Open the named driver, creating its home directory if needed.
+pub fn open_driver(name: &str, opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {
+    std::fs::create_dir_all(&opts.home)
+        .map_err(|e| DriverError::io(format!("creating driver home {}", opts.home.display()), e))?;
+    match name {
+        "vfs" => crate::vfs::open(opts),
+        "overlay2" => crate::overlay2::open(opts),
+        other if DRIVER_NAMES.contains(&other) => Err(DriverError::Unsupported {
+            driver: DRIVER_NAMES.iter().find(|n| **n == other).copied().unwrap_or("unknown"),
+            reason: "not built into this version of strata yet".into(),
+        }),
+        other => Err(DriverError::UnknownDriver(other.to_string())),
+    }
+}
+
+/// The driver `strata serve` uses when none is named: overlay2 where the data root's filesystem
+/// can carry it, vfs otherwise (as dockerd does).
+pub fn default_driver_name(data_root: &Path) -> &'static str {
+    if crate::overlay2::supported_on(data_root) {
+        "overlay2"
+    } else {
+        "vfs"
+    }
+}

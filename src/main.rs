@@ -1,0 +1,113 @@
+//! `strata`: the Strata container host agent.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "strata", version, about = "A storage-centred container host agent speaking the Docker Engine API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the agent (flag names as dockerd's).
+    Serve(ServeArgs),
+    /// Measure layer-instantiation cost across graph drivers.
+    Bench(strata_bench::BenchArgs),
+    /// Internal: the per-container shim (started by the agent, not by hand).
+    #[command(hide = true)]
+    Shim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Root of persistent state.
+    #[arg(long, default_value = "/var/lib/strata")]
+    data_root: PathBuf,
+    /// Root of runtime state.
+    #[arg(long, default_value = "/run/strata")]
+    exec_root: PathBuf,
+    /// Address to listen on (repeatable): unix:///path or tcp://host:port.
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    /// Graph driver: vfs, overlay2, btrfs, zfs, devicemapper (default: overlay2 where it works).
+    #[arg(short = 's', long)]
+    storage_driver: Option<String>,
+    /// Driver option KEY=VALUE (repeatable).
+    #[arg(long = "storage-opt")]
+    storage_opts: Vec<String>,
+    /// OCI runtime: runc, crun, youki, or a path.
+    #[arg(long, default_value = "runc")]
+    default_runtime: String,
+    /// Binary bind-mounted as PID 1 for --init.
+    #[arg(long, default_value = "/usr/bin/tini-static")]
+    init_path: PathBuf,
+    /// Log filter (tracing syntax), e.g. info or strata_agent=debug.
+    #[arg(long, default_value = "info", env = "STRATA_LOG")]
+    log_level: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Shim { args } => std::process::exit(strata_agent::runtime::shim_main(args)),
+        Command::Bench(args) => strata_bench::run(args),
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log_level))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut storage_opt = BTreeMap::new();
+    for opt in &args.storage_opts {
+        let Some((k, v)) = opt.split_once('=') else {
+            bail!("--storage-opt {opt:?}: expected KEY=VALUE");
+        };
+        storage_opt.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let mut config = strata_agent::EngineConfig::with_roots(&args.data_root, &args.exec_root);
+    config.storage_driver = args.storage_driver.clone();
+    config.storage_opt = storage_opt;
+    config.default_runtime = args.default_runtime.clone();
+    config.init_binary = args.init_path.clone();
+    config.shim_binary = std::env::current_exe().context("locating the strata binary")?;
+    let hosts = if args.hosts.is_empty() {
+        vec![format!("unix://{}", args.exec_root.join("strata.sock").display())]
+    } else {
+        args.hosts.clone()
+    };
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let engine = strata_agent::Engine::open(config).await.context("opening the engine")?;
+        tracing::info!(driver = engine.driver_name(), ?hosts, "strata serving");
+        let shutdown = async {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch SIGTERM");
+                    return std::future::pending().await;
+                }
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            }
+        };
+        strata_api::serve(engine.clone(), hosts, shutdown).await.context("serving the API")?;
+        engine.shutdown().await.context("shutting down the engine")?;
+        tracing::info!("strata stopped");
+        Ok(())
+    })
+}
