@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install what the tests need, then build Strata and run every test.
+# Usage: sudo bash deploy/test.sh        (this is what .ci/run calls)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+top="$(cd "$here/.." && pwd)"
+
+bash "$here/install-deps.sh"
+for c in "$HOME/.cargo/bin" /root/.cargo/bin /usr/local/cargo/bin; do
+  [ -d "$c" ] && PATH="$c:$PATH"
+done
+export PATH
+
+cd "$top"
+echo "== build"
+cargo build --workspace --bins --tests --locked 2>&1 | tail -n 3
+
+echo "== test"
+# Tests need root (mounts, namespaces, runc); they start their own daemons on temporary roots.
+log="${STRATA_TEST_LOG:-/tmp/strata-test.log}"
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" | grep -v '^ *Compiling '
+status=${PIPESTATUS[0]}
+set -e
+
+# One closing line over all test binaries, for people and for CI.
+passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+echo
+echo "strata: ${passed} passed, ${failed} failed"
+exit "$status"
