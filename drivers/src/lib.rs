@@ -7,7 +7,10 @@
 pub mod archive;
 pub mod driver;
 pub mod error;
+pub mod fsutil;
 pub mod layer_id;
+pub mod mountinfo;
+pub mod refcount;
 pub mod registry;
 
 pub mod overlay2;

@@ -1,0 +1,11 @@
+//! Small filesystem helpers shared by the archive code and the drivers: extended attributes,
+//! metadata that std does not set (owner of symlinks, nanosecond times, device nodes), file
+//! cloning, atomic writes, disk usage and the backing filesystem's name.
+
+pub mod atomic;
+pub mod clone;
+pub mod meta;
+pub mod statfs;
+pub mod tree;
+pub mod usage;
+pub mod xattr;
