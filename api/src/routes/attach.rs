@@ -1,0 +1,45 @@
+//! `POST /containers/{id}/attach`: hijack the connection (see [`crate::hijack`]).
+
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use strata_agent::model::AttachOptions;
+use strata_agent::Engine;
+
+use crate::error::ApiResult;
+use crate::extract::Params;
+use crate::hijack;
+
+/// The attach route.
+pub fn routes() -> Router<Engine> {
+    Router::new().route("/containers/{id}/attach", post(attach))
+}
+
+/// Attach options from Docker's query (`stdin=1&stdout=1&stderr=1&stream=1&logs=0`).
+pub fn attach_options(params: &Params) -> AttachOptions {
+    AttachOptions {
+        stdin: params.flag("stdin"),
+        stdout: params.flag("stdout"),
+        stderr: params.flag("stderr"),
+        stream: params.flag("stream"),
+        logs: params.flag("logs"),
+    }
+}
+
+/// Errors (no such container) are answered before the upgrade, as plain JSON errors.
+async fn attach(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    params: Params,
+    mut req: Request,
+) -> ApiResult<Response> {
+    let opts = attach_options(&params);
+    let upgrade = hijack::wants_upgrade(&req);
+    let attachment = engine.attach_container(&id, opts).await?;
+    if upgrade {
+        Ok(hijack::upgrade_and_pipe(&mut req, attachment, id))
+    } else {
+        Ok(hijack::output_only_response(attachment))
+    }
+}

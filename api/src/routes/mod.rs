@@ -1,0 +1,30 @@
+//! The HTTP routes, one file per area. Paths are declared without the `/v1.NN` prefix (see
+//! [`crate::version`]).
+
+pub mod attach;
+pub mod containers;
+pub mod images;
+pub mod system;
+
+use axum::Router;
+use strata_agent::Engine;
+
+use crate::error::ApiError;
+
+/// Every route, bound to `engine`, with Docker's 404 for anything else.
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .merge(system::stateless_routes())
+        .merge(system::routes())
+        .merge(images::routes())
+        .merge(containers::routes())
+        .merge(attach::routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .with_state(engine)
+}
+
+/// Docker's answer for an unknown path.
+pub async fn not_found() -> ApiError {
+    ApiError::PageNotFound
+}
