@@ -15,6 +15,7 @@ pub mod registry;
 
 pub mod overlay2;
 pub mod vfs;
+pub mod zfs;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

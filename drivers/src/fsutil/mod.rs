@@ -5,6 +5,7 @@
 pub mod atomic;
 pub mod clone;
 pub mod meta;
+pub mod remove;
 pub mod statfs;
 pub mod tree;
 pub mod usage;

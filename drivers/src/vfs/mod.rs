@@ -1,5 +1,10 @@
 //! vfs: every layer a full copy of its parent (reflink where the filesystem can).
-//! (Skeleton: filled in by the drivers work.)
+//!
+//! Layout under the driver home: `dir/<id>` is the layer's whole tree, `meta/<id>.json` records
+//! its parent. A layer is built under `dir/.tmp-<id>` and appears with one rename.
+
+mod driver;
+mod records;
 
 use std::sync::Arc;
 
@@ -7,8 +12,9 @@ use crate::driver::GraphDriver;
 use crate::error::DriverError;
 use crate::registry::DriverOptions;
 
+pub use driver::VfsDriver;
 
 /// Open the vfs driver in `opts.home`.
-pub fn open(_opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {
-    Err(DriverError::Unsupported { driver: "vfs", reason: "not implemented yet".into() })
+pub fn open(opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {
+    Ok(Arc::new(VfsDriver::open(opts)?))
 }

@@ -25,7 +25,8 @@ const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const FALLBACK_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"];
 
 /// A failed `zfs`/`zpool` run: the command line and what the tool said.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{command} failed: {stderr}")]
 pub struct CliFailure {
     /// The command line, for messages.
     pub command: String,
