@@ -49,7 +49,10 @@ impl CliFailure {
 
 impl From<CliFailure> for DriverError {
     fn from(f: CliFailure) -> Self {
-        DriverError::Command { command: f.command, stderr: f.stderr }
+        DriverError::Command {
+            command: f.command,
+            stderr: f.stderr,
+        }
     }
 }
 
@@ -107,7 +110,10 @@ impl Zfs {
             .args(args)
             .env("LC_ALL", "C")
             .output()
-            .map_err(|e| CliFailure { command: command.clone(), stderr: e.to_string() })?;
+            .map_err(|e| CliFailure {
+                command: command.clone(),
+                stderr: e.to_string(),
+            })?;
         debug!(%command, elapsed_ms = started.elapsed().as_millis() as u64, "ran");
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -156,7 +162,11 @@ impl Zfs {
     }
 
     /// `zfs get -Hp -o property,value PROPS DATASET`: several properties as (name, value).
-    pub fn get_many(&self, dataset: &str, props: &[&str]) -> Result<Vec<(String, String)>, CliFailure> {
+    pub fn get_many(
+        &self,
+        dataset: &str,
+        props: &[&str],
+    ) -> Result<Vec<(String, String)>, CliFailure> {
         let list = props.join(",");
         let out = self.run(&["get", "-Hp", "-o", "property,value", &list, dataset])?;
         Ok(parse_rows(&out)

@@ -56,8 +56,9 @@ impl ZfsDriver {
         let options = ZfsOptions::parse(&opts.storage_opt)?;
         let zfs = Zfs::locate()?;
         check_parent_dataset(&zfs, &options)?;
-        let home = std::fs::canonicalize(&opts.home)
-            .map_err(|e| DriverError::io(format!("resolving driver home {}", opts.home.display()), e))?;
+        let home = std::fs::canonicalize(&opts.home).map_err(|e| {
+            DriverError::io(format!("resolving driver home {}", opts.home.display()), e)
+        })?;
         let graph = home.join("graph");
         std::fs::create_dir_all(&graph)
             .map_err(|e| DriverError::io(format!("creating {}", graph.display()), e))?;
@@ -73,7 +74,9 @@ impl ZfsDriver {
 
     fn lock(&self) -> MutexGuard<'_, MountCounts> {
         // A panic while holding the lock leaves counts that are still meaningful: keep going.
-        self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn mount_path(&self, id: &LayerId) -> PathBuf {
@@ -95,7 +98,9 @@ impl ZfsDriver {
 
     /// Every layer dataset with its `origin` (`-` for none).
     fn datasets_with_origin(&self) -> Result<Vec<(LayerId, String)>, DriverError> {
-        let rows = self.zfs.list_recursive(self.names.fsname(), "filesystem", &["name", "origin"])?;
+        let rows =
+            self.zfs
+                .list_recursive(self.names.fsname(), "filesystem", &["name", "origin"])?;
         Ok(rows
             .into_iter()
             .filter_map(|row| {
@@ -159,7 +164,11 @@ impl ZfsDriver {
     /// Mount a layer for the driver's own use; released when the returned value drops.
     fn hold(&self, id: &LayerId) -> Result<Held<'_>, DriverError> {
         let path = self.get(id)?;
-        Ok(Held { driver: self, id: id.clone(), path })
+        Ok(Held {
+            driver: self,
+            id: id.clone(),
+            path,
+        })
     }
 
     /// Unmount every layer dataset that carries a mountpoint (ours, from this process or an
@@ -167,12 +176,17 @@ impl ZfsDriver {
     fn unmount_all_except(&self, keep: &[LayerId]) -> Result<(), DriverError> {
         let mut counts = self.lock();
         counts.clear();
-        let rows = self
-            .zfs
-            .list_recursive(self.names.fsname(), "filesystem", &["name", "mountpoint", "mounted"])?;
+        let rows = self.zfs.list_recursive(
+            self.names.fsname(),
+            "filesystem",
+            &["name", "mountpoint", "mounted"],
+        )?;
         let mut first_error = None;
         for row in rows {
-            let Some(id) = row.first().and_then(|name| self.names.layer_of_dataset(name)) else {
+            let Some(id) = row
+                .first()
+                .and_then(|name| self.names.layer_of_dataset(name))
+            else {
                 continue;
             };
             let mountpoint = row.get(1).map(String::as_str).unwrap_or(LEGACY);
@@ -256,7 +270,10 @@ impl GraphDriver for ZfsDriver {
             .map(|(child, _)| child.to_string())
             .collect();
         if !children.is_empty() {
-            return Err(DriverError::HasChildren { id: id.clone(), children: children.join(", ") });
+            return Err(DriverError::HasChildren {
+                id: id.clone(),
+                children: children.join(", "),
+            });
         }
         let origin = all
             .iter()
@@ -302,7 +319,10 @@ impl GraphDriver for ZfsDriver {
             Some((parent, child)) if &child == id => Ok(Some(parent)),
             _ => Err(DriverError::Command {
                 command: format!("zfs get origin {dataset}"),
-                stderr: format!("origin {origin:?} is not a snapshot of a layer under {}", self.names.fsname()),
+                stderr: format!(
+                    "origin {origin:?} is not a snapshot of a layer under {}",
+                    self.names.fsname()
+                ),
             }),
         }
     }
@@ -362,12 +382,19 @@ impl GraphDriver for ZfsDriver {
         let dataset = self.require(id)?;
         let mut data = BTreeMap::new();
         data.insert("Dataset".to_string(), dataset);
-        data.insert("Mountpoint".to_string(), self.mount_path(id).display().to_string());
+        data.insert(
+            "Mountpoint".to_string(),
+            self.mount_path(id).display().to_string(),
+        );
         Ok(data)
     }
 
     fn layers(&self) -> Result<Vec<LayerId>, DriverError> {
-        let mut ids: Vec<LayerId> = self.datasets_with_origin()?.into_iter().map(|(id, _)| id).collect();
+        let mut ids: Vec<LayerId> = self
+            .datasets_with_origin()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         ids.sort();
         Ok(ids)
     }

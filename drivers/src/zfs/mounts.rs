@@ -65,7 +65,10 @@ struct MountState {
 
 fn mount_state(zfs: &Zfs, dataset: &str) -> Result<MountState, DriverError> {
     let props = zfs.get_many(dataset, &["mountpoint", "mounted"])?;
-    let mut state = MountState { mountpoint: String::new(), mounted: false };
+    let mut state = MountState {
+        mountpoint: String::new(),
+        mounted: false,
+    };
     for (name, value) in props {
         match name.as_str() {
             "mountpoint" => state.mountpoint = value,

@@ -12,7 +12,9 @@ pub struct Names {
 impl Names {
     /// Names under the parent dataset `fsname` (e.g. `tank/strata`).
     pub fn new(fsname: impl Into<String>) -> Self {
-        Names { fsname: fsname.into() }
+        Names {
+            fsname: fsname.into(),
+        }
     }
 
     /// The parent dataset.
@@ -68,7 +70,10 @@ mod tests {
         assert_eq!(n.layer_of_dataset("tank/strata/a/b"), None);
         assert_eq!(n.layer_of_dataset("tank/strataX/a"), None);
         assert_eq!(n.layer_of_dataset("tank/strata/a@b"), None);
-        assert_eq!(n.split_snapshot("tank/strata/p@c"), Some((id("p"), id("c"))));
+        assert_eq!(
+            n.split_snapshot("tank/strata/p@c"),
+            Some((id("p"), id("c")))
+        );
         assert_eq!(n.split_snapshot("tank/strata/p"), None);
         assert_eq!(n.split_snapshot("other/p@c"), None);
     }

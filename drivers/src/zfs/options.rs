@@ -19,7 +19,11 @@ pub struct ZfsOptions {
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> DriverError {
-    DriverError::InvalidOption { key: key.to_string(), value: value.to_string(), reason: reason.into() }
+    DriverError::InvalidOption {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 /// Whether `name` has the form of a ZFS filesystem name: `pool[/child...]`, components of
@@ -54,7 +58,11 @@ impl ZfsOptions {
                     fsname = Some(name.to_string());
                 }
                 _ => {
-                    return Err(invalid(key, value, "unknown option for the zfs driver (known: zfs.fsname)"))
+                    return Err(invalid(
+                        key,
+                        value,
+                        "unknown option for the zfs driver (known: zfs.fsname)",
+                    ))
                 }
             }
         }
@@ -75,19 +83,32 @@ impl ZfsOptions {
 }
 
 /// Parse a read-write layer's options: `size` (a quota in bytes) is the only key.
-pub fn parse_layer_size(storage_opt: &BTreeMap<String, String>) -> Result<Option<u64>, DriverError> {
+pub fn parse_layer_size(
+    storage_opt: &BTreeMap<String, String>,
+) -> Result<Option<u64>, DriverError> {
     let mut size = None;
     for (key, value) in storage_opt {
         match key.to_ascii_lowercase().as_str() {
             SIZE_KEY => {
-                let bytes = parse_user_size(value)
-                    .ok_or_else(|| invalid(key, value, "expected a size such as 10G, 512M or 1073741824"))?;
+                let bytes = parse_user_size(value).ok_or_else(|| {
+                    invalid(
+                        key,
+                        value,
+                        "expected a size such as 10G, 512M or 1073741824",
+                    )
+                })?;
                 if bytes == 0 {
                     return Err(invalid(key, value, "the size limit must be more than zero"));
                 }
                 size = Some(bytes);
             }
-            _ => return Err(invalid(key, value, "unknown option for a zfs layer (known: size)")),
+            _ => {
+                return Err(invalid(
+                    key,
+                    value,
+                    "unknown option for a zfs layer (known: size)",
+                ))
+            }
         }
     }
     Ok(size)
@@ -98,7 +119,10 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -116,7 +140,10 @@ mod tests {
     #[test]
     fn layer_size_option() {
         assert_eq!(parse_layer_size(&opts(&[])).unwrap(), None);
-        assert_eq!(parse_layer_size(&opts(&[("size", "1G")])).unwrap(), Some(1 << 30));
+        assert_eq!(
+            parse_layer_size(&opts(&[("size", "1G")])).unwrap(),
+            Some(1 << 30)
+        );
         assert!(parse_layer_size(&opts(&[("size", "0")])).is_err());
         assert!(parse_layer_size(&opts(&[("size", "lots")])).is_err());
         assert!(parse_layer_size(&opts(&[("color", "red")])).is_err());

@@ -67,7 +67,10 @@ mod tests {
         assert_eq!(parse_zfs_size("0"), Some(0));
         assert_eq!(parse_zfs_size("112K"), Some(112 * 1024));
         assert_eq!(parse_zfs_size("1016M"), Some(1016 * 1024 * 1024));
-        assert_eq!(parse_zfs_size("1.95G"), Some((1.95f64 * (1u64 << 30) as f64).round() as u64));
+        assert_eq!(
+            parse_zfs_size("1.95G"),
+            Some((1.95f64 * (1u64 << 30) as f64).round() as u64)
+        );
         assert_eq!(parse_zfs_size("-"), None);
         assert_eq!(parse_zfs_size("none"), None);
         assert_eq!(parse_zfs_size(""), None);

@@ -18,12 +18,20 @@ pub fn status(zfs: &Zfs, options: &ZfsOptions) -> Vec<(String, String)> {
         UNKNOWN.to_string()
     });
     let props = zfs
-        .get_many(&options.fsname, &["used", "available", "quota", "compression"])
+        .get_many(
+            &options.fsname,
+            &["used", "available", "quota", "compression"],
+        )
         .unwrap_or_else(|f| {
             warn!(command = %f.command, stderr = %f.stderr, "reading parent dataset properties");
             Vec::new()
         });
-    let prop = |name: &str| props.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let prop = |name: &str| {
+        props
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
     let bytes = |name: &str| {
         prop(name)
             .and_then(parse_zfs_size)
@@ -43,6 +51,9 @@ pub fn status(zfs: &Zfs, options: &ZfsOptions) -> Vec<(String, String)> {
         ("Space Used By Parent".to_string(), bytes("used")),
         ("Space Available".to_string(), bytes("available")),
         ("Parent Quota".to_string(), quota),
-        ("Compression".to_string(), prop("compression").unwrap_or(UNKNOWN).to_string()),
+        (
+            "Compression".to_string(),
+            prop("compression").unwrap_or(UNKNOWN).to_string(),
+        ),
     ]
 }
