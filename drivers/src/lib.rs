@@ -13,6 +13,7 @@ pub mod mountinfo;
 pub mod refcount;
 pub mod registry;
 
+pub mod btrfs;
 pub mod overlay2;
 pub mod vfs;
 pub mod zfs;

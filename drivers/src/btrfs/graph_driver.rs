@@ -1,6 +1,6 @@
 //! `BtrfsDriver`: the `GraphDriver` over one subvolume per layer.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -16,6 +16,7 @@ use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::layer_id::LayerId;
+use crate::refcount::RefCounts;
 
 /// Layers as btrfs subvolumes under `<home>/subvolumes`, records under `<home>/layers`.
 pub struct BtrfsDriver {
@@ -25,7 +26,7 @@ pub struct BtrfsDriver {
     qgroups: Qgroups,
     /// Uses taken by `get` (and held while a diff is read or written), by layer. Creating and
     /// removing layers also happen under this lock, so a check and its action are one step.
-    uses: Mutex<HashMap<LayerId, usize>>,
+    uses: Mutex<RefCounts>,
 }
 
 /// One use of a layer held for the length of a diff, so it cannot be removed meanwhile.
@@ -48,13 +49,15 @@ impl BtrfsDriver {
             records: RecordDir::new(home.join("layers")),
             qgroups: Qgroups::new(home.clone(), home.join("stale-qgroups")),
             home,
-            uses: Mutex::new(HashMap::new()),
+            uses: Mutex::new(RefCounts::default()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<LayerId, usize>> {
+    fn lock(&self) -> MutexGuard<'_, RefCounts> {
         // A panic while holding the lock leaves plain counters behind: still usable.
-        self.uses.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.uses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The layer's record, if the layer is complete (record and subvolume both there).
@@ -69,30 +72,22 @@ impl BtrfsDriver {
     fn acquire(&self, id: &LayerId) -> Result<(), DriverError> {
         let mut uses = self.lock();
         self.complete(id)?;
-        *uses.entry(id.clone()).or_insert(0) += 1;
+        uses.acquire(id);
         Ok(())
     }
 
     /// Take one use for the length of the returned guard.
     fn take_use(&self, id: &LayerId) -> Result<UseGuard<'_>, DriverError> {
         self.acquire(id)?;
-        Ok(UseGuard { driver: self, id: id.clone() })
+        Ok(UseGuard {
+            driver: self,
+            id: id.clone(),
+        })
     }
 
     /// Give back one use; false when the layer had none.
     fn release(&self, id: &LayerId) -> bool {
-        let mut uses = self.lock();
-        match uses.get_mut(id) {
-            Some(n) if *n > 1 => {
-                *n -= 1;
-                true
-            }
-            Some(_) => {
-                uses.remove(id);
-                true
-            }
-            None => false,
-        }
+        self.lock().release(id).is_some()
     }
 
     /// Create a layer's subvolume and then its record; nothing is left behind on failure.
@@ -108,14 +103,20 @@ impl BtrfsDriver {
             return Err(DriverError::AlreadyExists(id.clone()));
         }
         if let Some(p) = parent {
-            self.complete(p).map_err(|_| DriverError::NotFound(p.clone()))?;
+            self.complete(p)
+                .map_err(|_| DriverError::NotFound(p.clone()))?;
         }
         self.subvols.create(id, parent)?;
-        let record = LayerRecord { parent: parent.map(|p| p.to_string()), kind, size_limit };
+        let record = LayerRecord {
+            parent: parent.map(|p| p.to_string()),
+            kind,
+            size_limit,
+        };
         let finish = || -> Result<(), DriverError> {
             if let Some(bytes) = size_limit {
                 let sub = self.subvols.open(id)?;
-                self.qgroups.limit(&sub, &self.subvols.path(id).display().to_string(), bytes)?;
+                self.qgroups
+                    .limit(&sub, &self.subvols.path(id).display().to_string(), bytes)?;
             }
             self.records.write(id, &record)
         };
@@ -158,13 +159,20 @@ impl GraphDriver for BtrfsDriver {
         if record.is_none() && !on_disk {
             return Err(DriverError::NotFound(id.clone()));
         }
-        if uses.get(id).copied().unwrap_or(0) > 0 {
+        if uses.count(id) > 0 {
             return Err(DriverError::Busy(id.clone()));
         }
         let children = self.records.children(id)?;
         if !children.is_empty() {
-            let children = children.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
-            return Err(DriverError::HasChildren { id: id.clone(), children });
+            let children = children
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(DriverError::HasChildren {
+                id: id.clone(),
+                children,
+            });
         }
         if self.subvols.exists(id) {
             let ids = self.subvols.delete(id)?;
@@ -176,7 +184,7 @@ impl GraphDriver for BtrfsDriver {
                 .map_err(|e| DriverError::io(format!("removing {}", path.display()), e))?;
         }
         self.records.remove(id)?;
-        uses.remove(id);
+        uses.set(id, 0);
         debug!(layer = %id, "removed subvolume");
         Ok(())
     }
@@ -238,7 +246,10 @@ impl GraphDriver for BtrfsDriver {
     fn metadata(&self, id: &LayerId) -> Result<BTreeMap<String, String>, DriverError> {
         self.complete(id)?;
         let mut data = BTreeMap::new();
-        data.insert("Dir".to_string(), self.subvols.path(id).display().to_string());
+        data.insert(
+            "Dir".to_string(),
+            self.subvols.path(id).display().to_string(),
+        );
         Ok(data)
     }
 
@@ -253,12 +264,15 @@ impl GraphDriver for BtrfsDriver {
         uses.clear();
         for id in in_use {
             if self.complete(id).is_ok() {
-                uses.insert(id.clone(), 1);
+                uses.set(id, 1);
             } else {
                 warn!(layer = %id, "a running container names a layer the driver does not have");
             }
         }
-        info!(adopted = uses.len(), "btrfs layers need no mounts; adopted uses of running containers");
+        info!(
+            adopted = uses.ids().len(),
+            "btrfs layers need no mounts; adopted uses of running containers"
+        );
         Ok(())
     }
 

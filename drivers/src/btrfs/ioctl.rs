@@ -157,8 +157,7 @@ fn errno(e: nix::errno::Errno) -> io::Error {
 /// Copy a single path component into a fixed, NUL-terminated name buffer.
 fn put_name(buf: &mut [u8], name: &OsStr) -> io::Result<()> {
     let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() >= buf.len() || bytes.contains(&b'/') || bytes.contains(&0)
-    {
+    if bytes.is_empty() || bytes.len() >= buf.len() || bytes.contains(&b'/') || bytes.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{name:?} is not a valid subvolume name"),
@@ -241,7 +240,11 @@ pub fn set_readonly(subvol: BorrowedFd<'_>, readonly: bool) -> io::Result<()> {
     let mut flags: u64 = 0;
     // SAFETY: as in `is_readonly`.
     unsafe { ioc_subvol_getflags(subvol.as_raw_fd(), &mut flags) }.map_err(errno)?;
-    let wanted = if readonly { flags | SUBVOL_RDONLY } else { flags & !SUBVOL_RDONLY };
+    let wanted = if readonly {
+        flags | SUBVOL_RDONLY
+    } else {
+        flags & !SUBVOL_RDONLY
+    };
     if wanted == flags {
         return Ok(());
     }
@@ -306,7 +309,10 @@ pub fn child_subvols(subvol: BorrowedFd<'_>) -> io::Result<Vec<ChildSubvol>> {
 
 /// Turn quota groups on for the filesystem holding `fd` (a no-op when they are on already).
 pub fn quota_enable(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut args = QuotaCtlArgs { cmd: QUOTA_CTL_ENABLE, status: 0 };
+    let mut args = QuotaCtlArgs {
+        cmd: QUOTA_CTL_ENABLE,
+        status: 0,
+    };
     // SAFETY: `fd` is open for the call and `args` is a btrfs_ioctl_quota_ctl_args.
     unsafe { ioc_quota_ctl(fd.as_raw_fd(), &mut args) }.map_err(errno)?;
     Ok(())
@@ -333,7 +339,10 @@ pub fn qgroup_limit_referenced(subvol: BorrowedFd<'_>, max_bytes: u64) -> io::Re
 /// Remove the level-0 qgroup `0/<subvol_id>` of the filesystem holding `fd`.
 /// `ENOENT`: it is gone already; `EBUSY`: its subvolume is still being dropped.
 pub fn qgroup_destroy(fd: BorrowedFd<'_>, subvol_id: u64) -> io::Result<()> {
-    let args = QgroupCreateArgs { create: 0, qgroupid: subvol_id };
+    let args = QgroupCreateArgs {
+        create: 0,
+        qgroupid: subvol_id,
+    };
     // SAFETY: `fd` is open for the call and `args` is a btrfs_ioctl_qgroup_create_args.
     unsafe { ioc_qgroup_create(fd.as_raw_fd(), &args) }.map_err(errno)?;
     Ok(())
@@ -346,5 +355,12 @@ pub fn fs_uuid(fd: BorrowedFd<'_>) -> io::Result<String> {
     // of the kernel's size (flags 0: the kernel fills the base fields only).
     unsafe { ioc_fs_info(fd.as_raw_fd(), &mut *args) }.map_err(errno)?;
     let h = hex::encode(args.fsid);
-    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
 }

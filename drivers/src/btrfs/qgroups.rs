@@ -35,7 +35,10 @@ enum Outcome {
 impl Qgroups {
     /// Bookkeeping for the filesystem holding `fs_dir`; `pending_dir` must exist.
     pub fn new(fs_dir: PathBuf, pending_dir: PathBuf) -> Self {
-        Qgroups { fs_dir, pending_dir }
+        Qgroups {
+            fs_dir,
+            pending_dir,
+        }
     }
 
     fn open_fs(&self) -> Result<File, DriverError> {
@@ -48,10 +51,16 @@ impl Qgroups {
     pub fn limit(&self, subvol: &File, shown: &str, bytes: u64) -> Result<(), DriverError> {
         let fs = self.open_fs()?;
         ioctl::quota_enable(fs.as_fd()).map_err(|e| {
-            DriverError::io(format!("enabling btrfs quotas on {}", self.fs_dir.display()), e)
+            DriverError::io(
+                format!("enabling btrfs quotas on {}", self.fs_dir.display()),
+                e,
+            )
         })?;
         ioctl::qgroup_limit_referenced(subvol.as_fd(), bytes).map_err(|e| {
-            DriverError::io(format!("setting the qgroup limit of {shown} to {bytes} bytes"), e)
+            DriverError::io(
+                format!("setting the qgroup limit of {shown} to {bytes} bytes"),
+                e,
+            )
         })
     }
 

@@ -64,7 +64,10 @@ impl RecordDir {
     pub fn write(&self, id: &LayerId, record: &LayerRecord) -> Result<(), DriverError> {
         let path = self.path(id);
         let bytes = serde_json::to_vec(record).map_err(|e| {
-            DriverError::io(format!("encoding {}", path.display()), std::io::Error::other(e))
+            DriverError::io(
+                format!("encoding {}", path.display()),
+                std::io::Error::other(e),
+            )
         })?;
         atomic::write_file(&path, &bytes)
             .map_err(|e| DriverError::io(format!("writing layer record {}", path.display()), e))
@@ -76,7 +79,10 @@ impl RecordDir {
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(DriverError::io(format!("removing layer record {}", path.display()), e)),
+            Err(e) => Err(DriverError::io(
+                format!("removing layer record {}", path.display()),
+                e,
+            )),
         }
     }
 
@@ -87,7 +93,11 @@ impl RecordDir {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(ctx)? {
             let entry = entry.map_err(ctx)?;
-            let Some(id) = entry.file_name().to_str().and_then(|n| LayerId::new(n).ok()) else {
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| LayerId::new(n).ok())
+            else {
                 continue;
             };
             if let Some(record) = read_record(&entry.path())? {
@@ -114,7 +124,10 @@ fn read_record(path: &Path) -> Result<Option<LayerRecord>, DriverError> {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(DriverError::io(format!("reading layer record {}", path.display()), e))
+            return Err(DriverError::io(
+                format!("reading layer record {}", path.display()),
+                e,
+            ))
         }
     };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
@@ -135,8 +148,16 @@ mod tests {
         let dir = RecordDir::new(tmp.path().to_path_buf());
         let a = LayerId::new("a").unwrap();
         let b = LayerId::new("b").unwrap();
-        let ra = LayerRecord { parent: None, kind: LayerKind::Image, size_limit: None };
-        let rb = LayerRecord { parent: Some("a".into()), kind: LayerKind::Rw, size_limit: Some(5) };
+        let ra = LayerRecord {
+            parent: None,
+            kind: LayerKind::Image,
+            size_limit: None,
+        };
+        let rb = LayerRecord {
+            parent: Some("a".into()),
+            kind: LayerKind::Rw,
+            size_limit: Some(5),
+        };
         dir.write(&a, &ra).unwrap();
         dir.write(&b, &rb).unwrap();
         std::fs::write(tmp.path().join(".tmp-c"), b"{").unwrap();

@@ -15,7 +15,10 @@ pub fn status(home: &Path, qgroups: &Qgroups) -> Vec<(String, String)> {
         }
     }
     if let Some(on) = qgroups.enabled() {
-        out.push(("Quotas".into(), if on { "enabled" } else { "disabled" }.into()));
+        out.push((
+            "Quotas".into(),
+            if on { "enabled" } else { "disabled" }.into(),
+        ));
     }
     if let Ok(st) = nix::sys::statvfs::statvfs(home) {
         let frag = st.fragment_size() as u64;

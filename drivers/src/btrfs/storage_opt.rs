@@ -41,13 +41,18 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<RwOptions, DriverError> 
 /// `1.5g`, `2GB`, `2GiB`, `1t`. Returns bytes, or `None` for anything else.
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     if number.is_empty() || number.starts_with('.') || number.matches('.').count() > 1 {
         return None;
     }
     let unit = unit.trim().to_ascii_lowercase();
-    let unit = unit.strip_suffix("ib").or_else(|| unit.strip_suffix('b')).unwrap_or(&unit);
+    let unit = unit
+        .strip_suffix("ib")
+        .or_else(|| unit.strip_suffix('b'))
+        .unwrap_or(&unit);
     let shift = match unit {
         "" => 0,
         "k" => 10,
@@ -98,6 +103,9 @@ mod tests {
         assert!(parse(&opts).unwrap_err().to_string().contains("size=lots"));
         let mut unknown = BTreeMap::new();
         unknown.insert("inodes".to_string(), "5".to_string());
-        assert!(parse(&unknown).unwrap_err().to_string().contains("inodes=5"));
+        assert!(parse(&unknown)
+            .unwrap_err()
+            .to_string()
+            .contains("inodes=5"));
     }
 }

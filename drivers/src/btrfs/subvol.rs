@@ -26,7 +26,11 @@ pub struct SubvolDir {
 
 /// Open a directory below `base` without following symlinks or leaving `base`.
 fn open_dir_beneath(base: &OwnedFd, rel: &Path) -> io::Result<OwnedFd> {
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     let how = OpenHow::new()
         .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
@@ -76,7 +80,11 @@ impl SubvolDir {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(ctx)? {
             let entry = entry.map_err(ctx)?;
-            if let Some(id) = entry.file_name().to_str().and_then(|n| LayerId::new(n).ok()) {
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| LayerId::new(n).ok())
+            {
                 ids.push(id);
             }
         }
@@ -95,7 +103,10 @@ impl SubvolDir {
             }),
             Some(p) => {
                 let source = open_dir(&self.path(p)).map_err(|e| {
-                    DriverError::io(format!("opening parent subvolume {}", self.path(p).display()), e)
+                    DriverError::io(
+                        format!("opening parent subvolume {}", self.path(p).display()),
+                        e,
+                    )
                 })?;
                 ioctl::snapshot(source.as_fd(), dir.as_fd(), name, false).map_err(|e| {
                     DriverError::io(
@@ -125,7 +136,10 @@ impl SubvolDir {
         let sub = self.open(id)?;
         ioctl::set_readonly(sub.as_fd(), readonly).map_err(|e| {
             let what = if readonly { "read-only" } else { "writable" };
-            DriverError::io(format!("making subvolume {} {what}", self.path(id).display()), e)
+            DriverError::io(
+                format!("making subvolume {} {what}", self.path(id).display()),
+                e,
+            )
         })
     }
 
@@ -133,15 +147,10 @@ impl SubvolDir {
     pub fn is_readonly(&self, id: &LayerId) -> Result<bool, DriverError> {
         let sub = self.open(id)?;
         ioctl::is_readonly(sub.as_fd()).map_err(|e| {
-            DriverError::io(format!("reading flags of subvolume {}", self.path(id).display()), e)
-        })
-    }
-
-    /// The subvolume id (and level-0 qgroup id) of the layer's subvolume.
-    pub fn subvol_id(&self, id: &LayerId) -> Result<u64, DriverError> {
-        let sub = self.open(id)?;
-        ioctl::subvol_id(sub.as_fd()).map_err(|e| {
-            DriverError::io(format!("looking up the id of subvolume {}", self.path(id).display()), e)
+            DriverError::io(
+                format!("reading flags of subvolume {}", self.path(id).display()),
+                e,
+            )
         })
     }
 
@@ -151,7 +160,13 @@ impl SubvolDir {
     pub fn delete(&self, id: &LayerId) -> Result<Vec<u64>, DriverError> {
         let dir = self.open_self()?;
         let mut deleted = Vec::new();
-        delete_subvol(&dir, OsStr::new(id.as_str()), &self.path(id), 0, &mut deleted)?;
+        delete_subvol(
+            &dir,
+            OsStr::new(id.as_str()),
+            &self.path(id),
+            0,
+            &mut deleted,
+        )?;
         Ok(deleted)
     }
 }
