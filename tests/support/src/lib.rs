@@ -1,3 +1,6 @@
 //! Helpers for Strata's tests: test images built from busybox-static and random data (nothing is
 //! downloaded), hostile archives, and a harness that runs `strata serve` on a temporary root and
 //! drives it with the stock docker CLI.
+
+pub mod daemon;
+pub mod docker_cli;

@@ -1,0 +1,457 @@
+//! A `strata serve` of our own for end-to-end tests: temporary data root, exec root and socket,
+//! logs in a file, the stock docker CLI pointed at it, and clean-up that leaves nothing behind
+//! (containers, mounts, files).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::docker_cli::{docker_binary, require_runc, require_sqlite3, OutputExt};
+
+/// How long the daemon may take to answer its first `/_ping`.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the daemon may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `strata serve` on temporary roots.
+pub struct StrataDaemon {
+    child: Option<Child>,
+    base: Option<tempfile::TempDir>,
+    base_path: PathBuf,
+    data_root: PathBuf,
+    exec_root: PathBuf,
+    socket: PathBuf,
+    log_path: PathBuf,
+    docker_config: PathBuf,
+    driver: String,
+}
+
+impl StrataDaemon {
+    /// Start `bin serve` with `--storage-driver driver` on fresh temporary roots and wait until it
+    /// answers `/_ping`. Fails (naming what is missing) without docker, runc or sqlite3.
+    pub fn start(bin: &Path, driver: &str) -> Result<Self> {
+        Self::start_with_args(bin, driver, &[])
+    }
+
+    /// [`StrataDaemon::start`] with extra `serve` flags.
+    pub fn start_with_args(bin: &Path, driver: &str, extra: &[&str]) -> Result<Self> {
+        docker_binary()?;
+        require_runc()?;
+        require_sqlite3()?;
+        crate::docker_cli::require_root()?;
+        if !bin.exists() {
+            bail!(
+                "the strata binary {} does not exist (build it first)",
+                bin.display()
+            );
+        }
+        let base = tempfile::Builder::new()
+            .prefix("strata-e2e-")
+            .tempdir()
+            .context("creating the test's temporary root")?;
+        let base_path = base.path().to_path_buf();
+        let data_root = base_path.join("data");
+        let exec_root = base_path.join("exec");
+        let socket = exec_root.join("strata.sock");
+        let log_path = base_path.join("strata.log");
+        let docker_config = base_path.join("docker-config");
+        std::fs::create_dir_all(&docker_config).context("creating DOCKER_CONFIG")?;
+        let log = File::create(&log_path).context("creating the daemon log")?;
+        let log_err = log
+            .try_clone()
+            .context("duplicating the daemon log handle")?;
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg("--data-root")
+            .arg(&data_root)
+            .arg("--exec-root")
+            .arg(&exec_root)
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--storage-driver")
+            .arg(driver)
+            .args(extra)
+            .env("STRATA_LOG", "info,strata_api=debug,strata_agent=debug")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .with_context(|| format!("starting {} serve", bin.display()))?;
+        let mut daemon = StrataDaemon {
+            child: Some(child),
+            base: Some(base),
+            base_path,
+            data_root,
+            exec_root,
+            socket,
+            log_path,
+            docker_config,
+            driver: driver.to_string(),
+        };
+        daemon.wait_ready()?;
+        Ok(daemon)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait().context("checking the daemon process")? {
+                    self.child = None;
+                    bail!(
+                        "strata serve ({}) exited with {status} before answering /_ping; log tail:\n{}",
+                        self.driver,
+                        self.log_tail(40)
+                    );
+                }
+            }
+            if ping(&self.socket).is_ok() {
+                return Ok(());
+            }
+            if started.elapsed() > START_TIMEOUT {
+                let last = ping(&self.socket)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                bail!(
+                    "strata serve ({}) did not answer /_ping on {} within {}s (last error: {last}); log tail:\n{}",
+                    self.driver,
+                    self.socket.display(),
+                    START_TIMEOUT.as_secs(),
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `unix:///.../strata.sock`, for `DOCKER_HOST`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The daemon's `--data-root`.
+    pub fn data_root(&self) -> &Path {
+        &self.data_root
+    }
+
+    /// The daemon's `--exec-root`.
+    pub fn exec_root(&self) -> &Path {
+        &self.exec_root
+    }
+
+    /// The API socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The daemon's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// The storage driver it runs.
+    pub fn driver(&self) -> &str {
+        &self.driver
+    }
+
+    /// The driver's home (`<data-root>/<driver>`).
+    pub fn driver_home(&self) -> PathBuf {
+        self.data_root.join(&self.driver)
+    }
+
+    /// The metadata database.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_root.join("strata.db")
+    }
+
+    /// The daemon's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The last `lines` lines of the daemon's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    fn docker_command(&self) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env("DOCKER_CLI_HINTS", "false")
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH")
+            .env_remove("DOCKER_API_VERSION");
+        cmd
+    }
+
+    /// Run the docker CLI against this daemon; stdin is empty.
+    pub fn docker<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.docker_with_stdin(args, b"")
+    }
+
+    /// Run the docker CLI with `stdin` as its input.
+    pub fn docker_with_stdin<I, S>(&self, args: I, stdin: &[u8]) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self.docker_command();
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => panic!("running the docker CLI: {e} (is docker installed?)"),
+        };
+        if let Some(mut input) = child.stdin.take() {
+            // A command that does not read stdin may close it early; that is fine.
+            let _ = input.write_all(stdin);
+        }
+        match child.wait_with_output() {
+            Ok(out) => out,
+            Err(e) => panic!("waiting for the docker CLI: {e}"),
+        }
+    }
+
+    /// Run the docker CLI and return its stdout, or an error with everything it printed plus
+    /// the daemon's log tail.
+    pub fn docker_ok<I, S>(&self, args: I) -> Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let args: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let out = self.docker(&args);
+        let what = format!(
+            "docker {}",
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        out.ok(&what)
+            .with_context(|| format!("daemon log tail:\n{}", self.log_tail(30)))
+    }
+
+    /// `select count(*) from <table>` in the metadata database.
+    pub fn db_count(&self, table: &str) -> Result<i64> {
+        let out = Command::new("sqlite3")
+            .arg(self.db_path())
+            .arg(format!("select count(*) from {table};"))
+            .output()
+            .context("running sqlite3")?;
+        let text = out.ok(&format!("sqlite3 count of {table}"))?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("sqlite3 printed {text:?} for {table}"))
+    }
+
+    /// Send SIGTERM and wait for the daemon to exit; returns its exit status. Fails when it does
+    /// not exit in time (it is then killed) or leaves its socket behind.
+    pub fn stop(&mut self) -> Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            bail!("the daemon is not running");
+        };
+        let pid = Pid::from_raw(child.id() as i32);
+        kill(pid, Signal::SIGTERM).context("sending SIGTERM to strata")?;
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().context("waiting for strata")? {
+                break status;
+            }
+            if started.elapsed() > STOP_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "strata did not exit within {}s of SIGTERM; log tail:\n{}",
+                    STOP_TIMEOUT.as_secs(),
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if self.socket.exists() {
+            bail!(
+                "strata exited ({status}) but left its socket {} behind",
+                self.socket.display()
+            );
+        }
+        Ok(status)
+    }
+
+    /// Everything under our temporary root that is still mounted.
+    pub fn leftover_mounts(&self) -> Vec<PathBuf> {
+        mounts_under(&self.base_path)
+    }
+
+    /// Best-effort removal of containers the daemon left running: runc state under our exec
+    /// root, then any process whose command line names our temporary root (shims).
+    fn clean_runtime(&self) {
+        let runc_root = self.exec_root.join("runtime");
+        if runc_root.is_dir() {
+            if let Ok(out) = Command::new("runc")
+                .arg("--root")
+                .arg(&runc_root)
+                .args(["list", "-q"])
+                .output()
+            {
+                for id in String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                {
+                    let _ = Command::new("runc")
+                        .arg("--root")
+                        .arg(&runc_root)
+                        .args(["delete", "--force", id])
+                        .output();
+                }
+            }
+        }
+        for pid in processes_mentioning(&self.base_path) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for StrataDaemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            if let Err(e) = self.stop() {
+                eprintln!("strata test daemon: {e:#}");
+            }
+        }
+        self.clean_runtime();
+        let mut mounts = mounts_under(&self.base_path);
+        // Deepest first, detached: nothing of ours stays mounted when the directory goes.
+        mounts.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for mount in &mounts {
+            if let Err(e) = nix::mount::umount2(mount, nix::mount::MntFlags::MNT_DETACH) {
+                eprintln!("strata test daemon: unmounting {}: {e}", mount.display());
+            }
+        }
+        if !mounts.is_empty() {
+            eprintln!(
+                "strata test daemon: had to unmount {} leftover mount(s)",
+                mounts.len()
+            );
+        }
+        if std::env::var_os("STRATA_KEEP_TEST_ROOT").is_some() {
+            if let Some(base) = self.base.take() {
+                eprintln!("strata test daemon: keeping {}", base.keep().display());
+            }
+        }
+    }
+}
+
+/// Ask `/_ping` on a unix socket; Ok when it answers `200 OK`.
+pub fn ping(socket: &Path) -> Result<()> {
+    let mut stream = UnixStream::connect(socket)
+        .with_context(|| format!("connecting to {}", socket.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer);
+    if text.starts_with("HTTP/1.")
+        && text.lines().next().is_some_and(|l| l.contains(" 200"))
+        && text.ends_with("OK")
+    {
+        Ok(())
+    } else {
+        bail!("unexpected /_ping answer: {text:?}")
+    }
+}
+
+/// Decode mountinfo's octal escapes (`\040` for a space, ...).
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 4 <= bytes.len() {
+            let digits = &bytes[i + 1..i + 4];
+            if digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
+                let value = digits
+                    .iter()
+                    .fold(0u16, |acc, d| acc * 8 + u16::from(d - b'0'));
+                if let Ok(byte) = u8::try_from(value) {
+                    out.push(byte);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every mount point at or under `path` in this process's mount table.
+pub fn mounts_under(path: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|field| PathBuf::from(unescape_mountinfo(field)))
+        .filter(|mount| mount.starts_with(path))
+        .collect()
+}
+
+/// Pids (not ours) whose command line mentions `path`.
+fn processes_mentioning(path: &Path) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let needle = path.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|raw| {
+                    String::from_utf8_lossy(&raw)
+                        .replace('\0', " ")
+                        .contains(&needle)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes_decode() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/end\\"), "/end\\");
+    }
+
+    #[test]
+    fn root_is_mounted() {
+        assert!(mounts_under(Path::new("/"))
+            .iter()
+            .any(|m| m == Path::new("/")));
+    }
+}
