@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use tracing::{info, warn};
 
 use super::cli::Zfs;
-use super::mounts::{self, MountCounts, LEGACY};
+use super::mounts::{self, LEGACY};
 use super::names::Names;
 use super::options::{parse_layer_size, ZfsOptions};
 use super::status;
@@ -22,6 +22,7 @@ use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::layer_id::LayerId;
+use crate::refcount::RefCounts;
 use crate::registry::DriverOptions;
 
 /// The zfs driver. Every change of ZFS state and of the mount counts happens under one lock, so
@@ -32,7 +33,7 @@ pub struct ZfsDriver {
     options: ZfsOptions,
     /// Absolute driver home; layers are mounted at `<home>/graph/<id>`.
     graph: PathBuf,
-    counts: Mutex<MountCounts>,
+    counts: Mutex<RefCounts>,
 }
 
 /// A layer mounted for the driver's own use (diff, apply_diff); released on drop.
@@ -68,11 +69,11 @@ impl ZfsDriver {
             names: Names::new(options.fsname.clone()),
             options,
             graph,
-            counts: Mutex::new(MountCounts::default()),
+            counts: Mutex::new(RefCounts::default()),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, MountCounts> {
+    fn lock(&self) -> MutexGuard<'_, RefCounts> {
         // A panic while holding the lock leaves counts that are still meaningful: keep going.
         self.counts
             .lock()
@@ -342,14 +343,11 @@ impl GraphDriver for ZfsDriver {
         let mut counts = self.lock();
         match counts.count(id) {
             0 => {
-                if self.dataset_exists(id)? {
-                    warn!(layer = %id, "put without a matching get");
-                    Ok(())
-                } else {
-                    Err(DriverError::NotFound(id.clone()))
-                }
+                warn!(layer = %id, "put without a matching get");
+                Ok(())
             }
             1 => {
+                // Unmount first: if that fails the layer stays mounted and counted.
                 mounts::unmount(&self.zfs, &self.names.dataset(id), &self.mount_path(id))?;
                 counts.release(id);
                 Ok(())

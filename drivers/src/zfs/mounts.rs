@@ -5,7 +5,6 @@
 //! the same) and unmounted by setting it back to `legacy`. A dataset that is not in use therefore
 //! always has `mountpoint=legacy`, which is how a fresh agent tells our mounts from the rest.
 
-use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
@@ -13,49 +12,9 @@ use tracing::{debug, warn};
 
 use super::cli::Zfs;
 use crate::error::DriverError;
-use crate::layer_id::LayerId;
 
 /// The `mountpoint` value of a dataset that is not mounted by the driver.
 pub const LEGACY: &str = "legacy";
-
-/// How many `get`s without a matching `put` each mounted layer has.
-#[derive(Debug, Default)]
-pub struct MountCounts {
-    counts: HashMap<LayerId, u32>,
-}
-
-impl MountCounts {
-    /// Users of `id` (0 when not mounted by this process).
-    pub fn count(&self, id: &LayerId) -> u32 {
-        self.counts.get(id).copied().unwrap_or(0)
-    }
-
-    /// Record one more user; returns the new count.
-    pub fn acquire(&mut self, id: &LayerId) -> u32 {
-        let c = self.counts.entry(id.clone()).or_insert(0);
-        *c += 1;
-        *c
-    }
-
-    /// Record one user less; returns the remaining count (the entry goes at zero).
-    pub fn release(&mut self, id: &LayerId) -> u32 {
-        match self.counts.get_mut(id) {
-            Some(c) if *c > 1 => {
-                *c -= 1;
-                *c
-            }
-            _ => {
-                self.counts.remove(id);
-                0
-            }
-        }
-    }
-
-    /// Forget every count.
-    pub fn clear(&mut self) {
-        self.counts.clear();
-    }
-}
 
 /// The `mountpoint` and `mounted` properties of a dataset.
 struct MountState {
@@ -140,23 +99,5 @@ pub fn remove_mount_dir(path: &Path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => warn!(path = %path.display(), error = %e, "could not remove mount directory"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_go_up_and_down_and_vanish_at_zero() {
-        let id = LayerId::new("a").unwrap();
-        let mut m = MountCounts::default();
-        assert_eq!(m.count(&id), 0);
-        assert_eq!(m.acquire(&id), 1);
-        assert_eq!(m.acquire(&id), 2);
-        assert_eq!(m.release(&id), 1);
-        assert_eq!(m.release(&id), 0);
-        assert_eq!(m.count(&id), 0);
-        assert_eq!(m.release(&id), 0);
     }
 }

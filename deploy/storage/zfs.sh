@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# The zfs backing store for tests: a pool on a sparse file, with a parent dataset for Strata.
+#
+# Usage: sudo bash deploy/storage/zfs.sh up     # start zfs-fuse if needed, create pool + dataset
+#        sudo bash deploy/storage/zfs.sh down   # destroy the pool, delete the file, stop what `up` started
+#        sudo bash deploy/storage/zfs.sh env    # print the env line only
+#
+# `up` prints one line on stdout,
+#   export STRATA_TEST_ZFS_FSNAME=strata-test/strata STRATA_TEST_ZFS_ROOT=/var/lib/strata-test/zfs
+# so that `eval "$(bash deploy/storage/zfs.sh up)"` sets it for the tests; every other message
+# goes to stderr. STRATA_TEST_ZFS_FSNAME is the parent dataset to pass as
+# `--storage-opt zfs.fsname=`, STRATA_TEST_ZFS_ROOT is where that dataset is mounted (test homes
+# go below it). Both commands are idempotent.
+#
+# Without kernel OpenZFS (/dev/zfs) the zfs-fuse daemon is started if it is not running, with
+# --enable-xattr (zfs-fuse refuses every xattr without it, security.capability included), and
+# `down` stops it again only if `up` started it. The script only touches what it made: the image
+# file, the pool backed by that very file (checked with `zpool status`), the mount directory and
+# its own pid/state files. A pool of the same name on another device makes it stop.
+#
+# Overrides: STRATA_TEST_STORE_DIR (default /var/lib/strata-test), STRATA_TEST_ZFS_SIZE (default
+# 4G, sparse: only what is written takes space), STRATA_TEST_ZFS_POOL (default strata-test).
+set -euo pipefail
+
+store_dir="${STRATA_TEST_STORE_DIR:-/var/lib/strata-test}"
+image="$store_dir/zfs.img"
+mnt="$store_dir/zfs"
+size="${STRATA_TEST_ZFS_SIZE:-4G}"
+pool="${STRATA_TEST_ZFS_POOL:-strata-test}"
+fsname="$pool/strata"
+# Our own pid file: zfs-fuse refuses to start while a pid file newer than the boot exists, even a
+# stale one, and never removes it itself; so we do not share /run/zfs-fuse.pid with anyone.
+pidfile="/run/strata-test-zfs-fuse.pid"
+# Present while the daemon running is one `up` started (holds its pid).
+started_flag="$store_dir/zfs-fuse.started-by-script"
+
+say() { echo "zfs.sh: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (it starts zfs-fuse and creates a pool)"
+
+print_env() {
+  echo "export STRATA_TEST_ZFS_FSNAME=$fsname STRATA_TEST_ZFS_ROOT=$mnt"
+}
+
+kernel_zfs() { [ -e /dev/zfs ]; }
+
+# Whether the zfs tools can talk to ZFS (daemon up, or kernel module loaded).
+zfs_reachable() { zpool list -H -o name >/dev/null 2>&1; }
+
+daemon_pid() { pgrep -x zfs-fuse | head -n 1 || true; }
+
+start_daemon() {
+  command -v zfs-fuse >/dev/null 2>&1 \
+    || die "neither kernel ZFS (/dev/zfs) nor zfs-fuse found (apt-get install zfs-fuse)"
+  [ -e /dev/fuse ] || modprobe fuse 2>/dev/null || true
+  [ -e /dev/fuse ] || die "/dev/fuse is missing: zfs-fuse needs FUSE"
+  rm -f "$pidfile"
+  say "starting zfs-fuse (pid file $pidfile)"
+  zfs-fuse --pidfile "$pidfile" --enable-xattr 2>/dev/null \
+    || die "zfs-fuse did not start (is another one running, or is a stale pid file in the way?)"
+  local i
+  for i in $(seq 1 100); do
+    zfs_reachable && break
+    sleep 0.1
+  done
+  zfs_reachable || die "zfs-fuse started but the zfs tools cannot reach it"
+  cat "$pidfile" >"$started_flag"
+}
+
+ensure_daemon() {
+  for tool in zpool zfs truncate; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (apt-get install zfs-fuse)"
+  done
+  if kernel_zfs || zfs_reachable; then
+    local pid
+    pid="$(daemon_pid)"
+    if [ -n "$pid" ] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE -- '(--enable-xattr|-x)( |$)' \
+      && ! grep -qE '^[[:space:]]*enable-xattr' /etc/zfs/zfsrc 2>/dev/null; then
+      say "warning: the running zfs-fuse (pid $pid) was not started with --enable-xattr;" \
+        "xattrs (security.capability too) will fail on it"
+    fi
+    return 0
+  fi
+  [ -z "$(daemon_pid)" ] || die "zfs-fuse is running but does not answer; not touching it"
+  start_daemon
+}
+
+# Whether pool $pool exists and sits on our image file.
+pool_exists() { zpool list -H -o name "$pool" >/dev/null 2>&1; }
+pool_is_ours() { zpool status "$pool" 2>/dev/null | grep -qF -- "$image"; }
+
+ensure_pool() {
+  mkdir -p "$store_dir"
+  if pool_exists; then
+    pool_is_ours || die "a pool named $pool exists and is not backed by $image; not touching it"
+    return 0
+  fi
+  if [ -e "$image" ]; then
+    # Made earlier but not imported (daemon restarted without its cache).
+    say "importing $pool from $image"
+    zpool import -d "$store_dir" "$pool" >/dev/null 2>&1 \
+      || die "$image exists but does not import as $pool; run '$0 down' to start afresh"
+    return 0
+  fi
+  say "creating sparse $size image $image and pool $pool"
+  truncate -s "$size" "$image"
+  if ! zpool create -f -m none "$pool" "$image" >/dev/null 2>&1; then
+    rm -f "$image"
+    die "zpool create $pool $image failed"
+  fi
+}
+
+ensure_dataset() {
+  if ! zfs list -H -o name "$fsname" >/dev/null 2>&1; then
+    say "creating dataset $fsname mounted on $mnt"
+    zfs create -o mountpoint="$mnt" "$fsname"
+  fi
+  [ "$(zfs get -H -o value mountpoint "$fsname")" = "$mnt" ] || zfs set mountpoint="$mnt" "$fsname"
+  if [ "$(zfs get -H -o value mounted "$fsname")" != yes ]; then
+    zfs mount "$fsname"
+  fi
+  [ "$(zfs get -H -o value mounted "$fsname")" = yes ] || die "$fsname is not mounted on $mnt"
+}
+
+up() {
+  ensure_daemon
+  ensure_pool
+  ensure_dataset
+  say "ready: pool $pool on $image, dataset $fsname on $mnt"
+  print_env
+}
+
+# Unmount every mounted dataset of our pool, deepest mountpoint first (zfs-fuse does not order
+# them itself and then calls the pool busy).
+unmount_pool_datasets() {
+  local name mp mounted try
+  zfs list -H -r -t filesystem -o name,mountpoint,mounted "$pool" 2>/dev/null \
+    | awk -F'\t' '$3 == "yes" { print length($2) "\t" $1 }' | sort -rn | cut -f2 \
+    | while read -r name; do
+      for try in $(seq 1 50); do
+        zfs unmount "$name" 2>/dev/null && break
+        sleep 0.2
+      done
+    done
+}
+
+stop_daemon_if_ours() {
+  [ -f "$started_flag" ] || return 0
+  local pid
+  pid="$(cat "$started_flag")"
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = zfs-fuse ]; then
+    say "stopping the zfs-fuse daemon up started (pid $pid)"
+    kill "$pid"
+    local i
+    for i in $(seq 1 150); do
+      [ -d "/proc/$pid" ] || break
+      sleep 0.2
+    done
+    [ ! -d "/proc/$pid" ] || die "zfs-fuse (pid $pid) did not stop"
+  fi
+  rm -f "$pidfile" "$started_flag"
+}
+
+down() {
+  if [ -e "$image" ] && ! kernel_zfs && ! zfs_reachable && [ -z "$(daemon_pid)" ] \
+    && command -v zfs-fuse >/dev/null 2>&1; then
+    # The pool may still be in zfs-fuse's cache: destroy it properly, not just its file.
+    start_daemon
+  fi
+  if zfs_reachable && pool_exists; then
+    pool_is_ours || die "pool $pool is not backed by $image; not touching it"
+    unmount_pool_datasets
+    local try
+    for try in $(seq 1 25); do
+      zpool destroy -f "$pool" 2>/dev/null && break
+      sleep 0.2
+    done
+    pool_exists && die "cannot destroy pool $pool (still in use? see: zfs list -r -o name,mounted $pool)"
+    say "destroyed pool $pool"
+  fi
+  if [ -e "$image" ]; then
+    rm -f "$image"
+    say "removed $image"
+  fi
+  stop_daemon_if_ours
+  [ -d "$mnt" ] && rmdir "$mnt" 2>/dev/null || true
+  [ -d "$store_dir" ] && rmdir "$store_dir" 2>/dev/null || true
+  return 0
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  env) print_env ;;
+  *) die "usage: $0 up|down|env" ;;
+esac
