@@ -1,49 +1,113 @@
 //! The engine's container methods (what `docker create/start/run/wait/attach/ps/inspect/rm`
-//! reach). (Skeleton: filled in by the container work.)
+//! reach). Each finds the container, then hands over to the module that does the work.
+
+use std::sync::Arc;
 
 use crate::containers::handles::{Attachment, WaitHandle};
+use crate::containers::{attach, create, inspect, list, remove, start, stop, wait, Shared};
 use crate::engine::Engine;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 use crate::model::{
     AttachOptions, ContainerDetails, ContainerListOptions, ContainerSpec, ContainerSummary,
     CreatedContainer, WaitCondition,
 };
 
 impl Engine {
+    fn container_side(&self) -> &Arc<Shared> {
+        self.inner.containers.shared()
+    }
+
     /// `docker create`: resolve the image, merge its config, create the `-init` and rw layers and
     /// the record. `name` is generated (Docker style adjective_name) when `None`.
-    pub async fn create_container(&self, _name: Option<String>, _spec: ContainerSpec) -> Result<CreatedContainer> {
-        Err(EngineError::Internal("create_container: not implemented yet".into()))
+    pub async fn create_container(
+        &self,
+        name: Option<String>,
+        spec: ContainerSpec,
+    ) -> Result<CreatedContainer> {
+        let engine = self.clone();
+        let reference = spec.image.clone();
+        let image = Shared::blocking("resolving the image", move || {
+            engine.inner.images.resolve(&reference)
+        })
+        .await?;
+        create::create(self.container_side(), name, spec, image).await
     }
 
     /// `docker start`.
-    pub async fn start_container(&self, _id: &str) -> Result<()> {
-        Err(EngineError::Internal("start_container: not implemented yet".into()))
+    pub async fn start_container(&self, id: &str) -> Result<()> {
+        let c = self.container_side().find(id)?;
+        start::start(self.container_side(), &c).await
     }
 
     /// `POST /containers/{id}/wait`: 404 now, or a handle that resolves later.
-    pub async fn wait_container(&self, _id: &str, _condition: WaitCondition) -> Result<WaitHandle> {
-        Err(EngineError::Internal("wait_container: not implemented yet".into()))
+    pub async fn wait_container(&self, id: &str, condition: WaitCondition) -> Result<WaitHandle> {
+        let c = self.container_side().find(id)?;
+        Ok(wait::wait(&c, condition))
     }
 
     /// `POST /containers/{id}/attach`: may be called before start; output then begins with the
     /// container's first byte.
-    pub async fn attach_container(&self, _id: &str, _opts: AttachOptions) -> Result<Attachment> {
-        Err(EngineError::Internal("attach_container: not implemented yet".into()))
+    pub async fn attach_container(&self, id: &str, opts: AttachOptions) -> Result<Attachment> {
+        let c = self.container_side().find(id)?;
+        attach::attach(self.container_side(), &c, opts).await
     }
 
     /// `docker ps [-a] [--filter ...]`.
-    pub async fn list_containers(&self, _opts: ContainerListOptions) -> Result<Vec<ContainerSummary>> {
-        Err(EngineError::Internal("list_containers: not implemented yet".into()))
+    pub async fn list_containers(
+        &self,
+        opts: ContainerListOptions,
+    ) -> Result<Vec<ContainerSummary>> {
+        let engine = self.clone();
+        Shared::blocking("listing containers", move || {
+            let images = &engine.inner.images;
+            let filters =
+                list::Filters::parse(&opts.filters, |r| images.resolve(r).ok().map(|i| i.id))?;
+            let all = opts.all || filters.implies_all();
+            let mut records: Vec<_> = engine
+                .container_side()
+                .registry
+                .all()
+                .into_iter()
+                .map(|c| c.record())
+                .filter(|r| all || crate::containers::live::is_active(r.state.status))
+                .filter(|r| filters.matches(r))
+                .collect();
+            records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            let now = chrono::Utc::now();
+            Ok(records.iter().map(|r| list::summary(r, now)).collect())
+        })
+        .await
     }
 
     /// `docker inspect CONTAINER` (id, id prefix or name).
-    pub async fn inspect_container(&self, _id: &str) -> Result<ContainerDetails> {
-        Err(EngineError::Internal("inspect_container: not implemented yet".into()))
+    pub async fn inspect_container(&self, id: &str) -> Result<ContainerDetails> {
+        let c = self.container_side().find(id)?;
+        inspect::inspect(self.container_side(), &c).await
     }
 
-    /// `docker rm [-f] [-v]`.
-    pub async fn remove_container(&self, _id: &str, _force: bool, _volumes: bool) -> Result<()> {
-        Err(EngineError::Internal("remove_container: not implemented yet".into()))
+    /// `docker rm [-f] [-v]`. (`-v`: containers have no volumes of their own yet.)
+    pub async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> Result<()> {
+        let c = self.container_side().find(id)?;
+        remove::remove(self.container_side(), &c, force).await
+    }
+
+    /// `docker kill [-s SIGNAL]`: default SIGKILL, which returns once the exit is recorded.
+    /// 409 when the container is not running.
+    pub async fn kill_container(&self, id: &str, signal: Option<&str>) -> Result<()> {
+        let c = self.container_side().find(id)?;
+        stop::kill(self.container_side(), &c, signal).await
+    }
+
+    /// `docker stop [-t SECONDS]`: the stop signal, then SIGKILL after the timeout (the
+    /// container's `StopTimeout`, else 10 s; negative waits forever). 304 when not running.
+    pub async fn stop_container(&self, id: &str, timeout: Option<i64>) -> Result<()> {
+        let c = self.container_side().find(id)?;
+        stop::stop(self.container_side(), &c, timeout).await
+    }
+
+    /// `POST /containers/{id}/resize?h=&w=` for a tty container.
+    pub async fn resize_container(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        let c = self.container_side().find(id)?;
+        stop::resize(&c, height, width).await
     }
 }

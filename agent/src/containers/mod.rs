@@ -1,16 +1,50 @@
 //! Containers: their records, layers, lifecycle and the streams attached to them.
-//! (Skeleton: filled in by the container work.)
+//!
+//! Each container is a read-write layer `<id>` on an `<id>-init` layer on its image's top layer.
+//! Its record lives in the `containers` table (written through on every change); what lives only
+//! in memory (attach subscribers, stdin, waiters) is in [`live::Container`]. A monitor task per
+//! running container consumes the shim's events.
 
 pub mod engine_api;
 pub mod handles;
 
+mod attach;
+mod create;
+mod exit;
+mod init_layer;
+mod inspect;
+mod list;
+mod live;
+mod log_replay;
+mod merge;
+mod monitor;
+mod mounts;
+mod names;
+mod paths;
+mod record;
+mod recover;
+mod registry;
+mod remove;
+mod signal;
+mod start;
+mod status_text;
+mod stop;
+mod time;
+mod wait;
+
 use std::sync::Arc;
 
 use strata_drivers::{GraphDriver, LayerId};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::metadata::Db;
+use crate::model::{ContainerState, ContainerStatus};
+use crate::runtime::oci::OciRuntime;
+
+use live::Container;
+use registry::Registry;
 
 /// Container counts for `docker info`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,35 +55,143 @@ pub struct ContainerCounts {
     pub stopped: i64,
 }
 
+/// The engine's container side. Cheap handles to it ([`Shared`]) are held by the monitor tasks;
+/// dropping the manager (the engine) stops them, leaving containers to their shims.
 pub struct ContainerManager {
-    #[allow(dead_code)]
-    db: Arc<Db>,
-    #[allow(dead_code)]
-    driver: Arc<dyn GraphDriver>,
+    shared: Arc<Shared>,
+}
+
+/// What every container operation and task needs.
+pub(crate) struct Shared {
+    pub db: Arc<Db>,
+    pub driver: Arc<dyn GraphDriver>,
+    pub config: EngineConfig,
+    pub runtime: OciRuntime,
+    pub registry: Registry,
+    /// Cancelled when the engine is dropped: monitors stop without touching anything.
+    pub cancel: CancellationToken,
 }
 
 impl ContainerManager {
-    pub fn open(db: Arc<Db>, driver: Arc<dyn GraphDriver>, _config: &EngineConfig) -> Result<Self> {
-        Ok(ContainerManager { db, driver })
+    /// Load every stored container.
+    pub fn open(db: Arc<Db>, driver: Arc<dyn GraphDriver>, config: &EngineConfig) -> Result<Self> {
+        let runtime = OciRuntime::new(config.default_runtime.clone(), paths::runtime_root(config));
+        let records = db.read(record::load_all)?;
+        let registry = Registry::default();
+        for rec in records {
+            let paths = paths::ContainerPaths::new(config, &rec.id);
+            registry.insert(Arc::new(Container::new(rec, paths)));
+        }
+        Ok(ContainerManager {
+            shared: Arc::new(Shared {
+                db,
+                driver,
+                config: config.clone(),
+                runtime,
+                registry,
+                cancel: CancellationToken::new(),
+            }),
+        })
     }
 
     /// After an agent start: reattach to containers whose shim still runs, record the exit of
     /// those that ended while the agent was away. Returns the rw layer ids still in use.
     pub fn recover(&self) -> Result<Vec<LayerId>> {
-        Ok(Vec::new())
+        recover::recover(&self.shared)
     }
 
     /// The rw layers of running containers.
     pub fn running_layer_ids(&self) -> Result<Vec<LayerId>> {
-        Ok(Vec::new())
+        Ok(self
+            .shared
+            .registry
+            .all()
+            .into_iter()
+            .filter(|c| c.is_running())
+            .map(|c| c.live().record.rw_layer.clone())
+            .collect())
     }
 
     /// Every driver layer that containers own (rw and -init layers).
     pub fn layer_ids(&self) -> Result<Vec<LayerId>> {
-        Ok(Vec::new())
+        let mut out = Vec::new();
+        for c in self.shared.registry.all() {
+            let live = c.live();
+            out.push(live.record.rw_layer.clone());
+            out.push(live.record.init_layer.clone());
+        }
+        Ok(out)
     }
 
     pub fn counts(&self) -> Result<ContainerCounts> {
-        Ok(ContainerCounts::default())
+        let mut counts = ContainerCounts::default();
+        for c in self.shared.registry.all() {
+            counts.total += 1;
+            match c.live().record.state.status {
+                ContainerStatus::Running | ContainerStatus::Restarting => counts.running += 1,
+                ContainerStatus::Paused => counts.paused += 1,
+                _ => counts.stopped += 1,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Ids and names of the containers created from image `image_id` (`sha256:...`), for
+    /// `docker rmi` conflicts.
+    pub fn image_users(&self, image_id: &str) -> Vec<(String, String)> {
+        self.shared
+            .registry
+            .all()
+            .into_iter()
+            .filter_map(|c| {
+                let live = c.live();
+                (live.record.image_id == image_id)
+                    .then(|| (live.record.id.clone(), live.record.name.clone()))
+            })
+            .collect()
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl Drop for ContainerManager {
+    fn drop(&mut self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+impl Shared {
+    /// Run blocking filesystem or database work off the async threads.
+    pub(crate) async fn blocking<T, F>(what: &str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| EngineError::Internal(format!("{what}: task failed: {e}")))?
+    }
+
+    /// Store `state` as container `c`'s state, then show it in memory. Callers hold
+    /// `c.lifecycle`.
+    pub(crate) async fn persist_state(&self, c: &Container, state: &ContainerState) -> Result<()> {
+        let db = self.db.clone();
+        let id = c.id.clone();
+        let stored = state.clone();
+        Shared::blocking("saving container state", move || {
+            db.write("saving container state", |tx| {
+                record::save_state(tx, &id, &stored)
+            })
+        })
+        .await?;
+        c.live().record.state = state.clone();
+        Ok(())
+    }
+
+    /// Find a container by full id, name (with or without `/`) or unique id prefix.
+    pub(crate) fn find(&self, key: &str) -> Result<Arc<Container>> {
+        self.registry.find(key)
     }
 }

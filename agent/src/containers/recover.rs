@@ -1,0 +1,91 @@
+//! Recovery at engine open: containers recorded as running either still have a live shim
+//! (reconnect and monitor again) or ended while no agent was watching (record the exit from the
+//! shim's exit file, or 255 "shim vanished"; auto-remove ones are removed).
+
+use std::sync::Arc;
+
+use strata_drivers::LayerId;
+use tracing::{info, warn};
+
+use crate::containers::exit::finish_run;
+use crate::containers::live::{is_active, Container};
+use crate::containers::monitor::{self, exit_from_files};
+use crate::containers::paths::remove_dir_if_present;
+use crate::containers::{record, Shared};
+use crate::error::{EngineError, Result};
+use crate::model::ContainerStatus;
+use crate::runtime::shim_client;
+
+/// Recover every container recorded as running; returns the rw layers still in use.
+pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+        EngineError::Internal(
+            "container recovery must run inside the engine's tokio runtime".into(),
+        )
+    })?;
+    let mut in_use = Vec::new();
+    for c in shared.registry.all() {
+        let rec = c.record();
+        if !is_active(rec.state.status) {
+            continue;
+        }
+        if shim_client::shim_alive(&c.paths.shim_dir) {
+            info!(id = %c.id, "container still running; reconnecting to its shim");
+            in_use.push(rec.rw_layer.clone());
+            c.begin_run();
+            handle.spawn(reconnect(shared.clone(), c.clone()));
+            continue;
+        }
+        let end = exit_from_files(&c);
+        warn!(id = %c.id, exit_code = end.exit_code, error = %end.error, "container ended while the agent was away");
+        let runtime = shared.runtime.clone();
+        let id = c.id.clone();
+        handle.spawn(async move {
+            let _ = runtime.delete(&id, true).await;
+        });
+        if rec.spec.host.auto_remove {
+            // Its layers are no longer named by any container: the repair that follows
+            // recovery unmounts and removes them as orphans.
+            shared.db.write("removing auto-remove container", |tx| {
+                record::delete(tx, &c.id)
+            })?;
+            shared.registry.remove(&c.id);
+            c.live().removed = true;
+            for dir in [&c.paths.data_dir, &c.paths.exec_dir] {
+                if let Err(e) = remove_dir_if_present(dir) {
+                    warn!(dir = %dir.display(), error = %e, "removing directory of auto-removed container");
+                }
+            }
+            info!(id = %c.id, "auto-remove container removed after its exit");
+            continue;
+        }
+        let mut state = rec.state.clone();
+        state.status = ContainerStatus::Exited;
+        state.pid = 0;
+        state.exit_code = end.exit_code;
+        state.oom_killed = end.oom_killed;
+        state.error = end.error;
+        state.finished_at = end.finished_at;
+        shared.db.write("recording exit found at start", |tx| {
+            record::save_state(tx, &c.id, &state)
+        })?;
+        c.live().record.state = state;
+    }
+    Ok(in_use)
+}
+
+async fn reconnect(shared: Arc<Shared>, c: Arc<Container>) {
+    match shim_client::connect(&c.paths.shim_dir).await {
+        Ok(conn) => {
+            c.open_stdin(conn.stdin);
+            c.live().resize = Some(conn.resize);
+            monitor::run(shared, c, conn.events).await;
+        }
+        Err(e) => {
+            warn!(id = %c.id, error = %e, "reconnecting to the shim failed");
+            let _guard = c.lifecycle.lock().await;
+            let end = exit_from_files(&c);
+            finish_run(&shared, &c, end).await;
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! `docker start`: mount the rw layer, write the bundle, launch the shim (which creates the
+//! container), connect to it, hand its streams to the hub, start the monitor, then tell the
+//! runtime to start the process. Nothing is lost between create and start because the agent
+//! connects before the process runs.
+
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::containers::exit::{self, RunEnd};
+use crate::containers::live::{is_active, Container};
+use crate::containers::paths::{self, remove_dir_if_present};
+use crate::containers::{merge, monitor, mounts, time, Shared};
+use crate::error::{EngineError, Result};
+use crate::model::{ContainerStatus, HostSpec};
+use crate::runtime::bundle::{self, BundleSpec, NetworkNamespace};
+use crate::runtime::shim_client::{self, ShimConfig};
+
+/// Docker's exit code for a start failure: 127 when the command is missing, 126 when it cannot
+/// be executed, 128 otherwise.
+pub(crate) fn start_failure_code(message: &str) -> i64 {
+    let m = message.to_ascii_lowercase();
+    if m.contains("executable file not found")
+        || m.contains("no such file or directory")
+        || m.contains("system cannot find the file specified")
+    {
+        127
+    } else if m.contains("permission denied") || m.contains("is a directory") {
+        126
+    } else {
+        128
+    }
+}
+
+fn network(host: &HostSpec) -> NetworkNamespace {
+    match host.network_mode.as_str() {
+        "host" => NetworkNamespace::Host,
+        _ => NetworkNamespace::New,
+    }
+}
+
+/// Start container `c`.
+pub(crate) async fn start(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<()> {
+    let _guard = c.lifecycle.lock().await;
+    {
+        let live = c.live();
+        if live.removed {
+            return Err(EngineError::NoSuchContainer(c.id.clone()));
+        }
+        if is_active(live.record.state.status) {
+            return Err(EngineError::NotModified {
+                id: c.id.clone(),
+                state: live.record.state.status.as_str().to_string(),
+            });
+        }
+        if live.record.state.status == ContainerStatus::Removing {
+            return Err(EngineError::Conflict(format!(
+                "cannot start container {}: it is being removed",
+                c.id
+            )));
+        }
+    }
+    c.begin_run();
+    let mut mounted = false;
+    match launch_and_connect(shared, c, &mut mounted).await {
+        Ok(()) => {}
+        Err(e) => {
+            // Nothing watches this run: end it here.
+            let message = e.to_string();
+            warn!(id = %c.id, error = %message, "container failed to start");
+            let end = RunEnd {
+                exit_code: start_failure_code(&message),
+                oom_killed: false,
+                finished_at: time::now_rfc3339(),
+                error: message,
+                rw_mounted: mounted,
+            };
+            exit::finish_run(shared, c, end).await;
+            return Err(e);
+        }
+    }
+    // The monitor owns the run now: a failure from here on is recorded by it, with the exit.
+    if let Err(e) = shared.runtime.start(&c.id).await {
+        let message = e.to_string();
+        warn!(id = %c.id, error = %message, "runtime refused to start the created container");
+        c.live().start_error = Some(message);
+        if let Err(kill) = shared.runtime.delete(&c.id, true).await {
+            warn!(id = %c.id, error = %kill, "removing the container the runtime did not start");
+        }
+        return Err(e.into());
+    }
+    info!(id = %c.id, "container started");
+    Ok(())
+}
+
+async fn launch_and_connect(
+    shared: &Arc<Shared>,
+    c: &Arc<Container>,
+    mounted: &mut bool,
+) -> Result<()> {
+    let rec = c.record();
+    let driver = shared.driver.clone();
+    let rw = rec.rw_layer.clone();
+    let rootfs = Shared::blocking("mounting the container's layer", move || {
+        Ok(driver.get(&rw)?)
+    })
+    .await?;
+    *mounted = true;
+
+    let (bundle_dir, shim_dir, exec_dir) = (
+        c.paths.bundle_dir.clone(),
+        c.paths.shim_dir.clone(),
+        c.paths.exec_dir.clone(),
+    );
+    let host = rec.spec.host.clone();
+    let config = rec.config.clone();
+    let init_binary = shared.config.init_binary.clone();
+    let id = c.id.clone();
+    let bundle_spec = Shared::blocking("writing the bundle", move || {
+        // A previous run's shim files (exit file, socket) must not be mistaken for this run's.
+        remove_dir_if_present(&shim_dir)
+            .map_err(|e| EngineError::io(format!("clearing {}", shim_dir.display()), e))?;
+        for dir in [&exec_dir, &bundle_dir, &shim_dir] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+        }
+        let spec = BundleSpec {
+            id: id.clone(),
+            rootfs,
+            args: merge::command_line(&config),
+            env: merge::runtime_env(&config),
+            cwd: if config.working_dir.is_empty() {
+                "/".to_string()
+            } else {
+                config.working_dir.clone()
+            },
+            user: config.user.clone(),
+            hostname: config.hostname.clone(),
+            domainname: config.domainname.clone(),
+            tty: config.tty,
+            read_only_rootfs: host.read_only_rootfs,
+            init: host.init.then_some(init_binary),
+            mounts: mounts::bundle_mounts(&host)?,
+            resources: host.resources.clone(),
+            cgroups_path: format!("/strata/{id}"),
+            network: network(&host),
+            privileged: host.privileged,
+            cap_add: host.cap_add.clone(),
+            cap_drop: host.cap_drop.clone(),
+        };
+        bundle::write_bundle(&bundle_dir, &spec)?;
+        Ok(spec)
+    })
+    .await?;
+    drop(bundle_spec);
+
+    // A runtime record left by a run that ended badly would make `create` fail.
+    if let Ok(Some(_)) = shared.runtime.state(&c.id).await {
+        if let Err(e) = shared.runtime.delete(&c.id, true).await {
+            warn!(id = %c.id, error = %e, "removing a stale runtime record");
+        }
+    }
+
+    let shim_config = ShimConfig {
+        id: c.id.clone(),
+        bundle_dir: c.paths.bundle_dir.clone(),
+        runtime_binary: shared.config.default_runtime.clone(),
+        runtime_root: paths::runtime_root(&shared.config),
+        state_dir: c.paths.shim_dir.clone(),
+        log_path: c.paths.log_path.clone(),
+        tty: rec.config.tty,
+        stdin: rec.config.open_stdin,
+    };
+    let handle = shim_client::launch(&shared.config.shim_binary, &shim_config).await?;
+    let connected = async {
+        let conn = shim_client::connect(&c.paths.shim_dir).await?;
+        let mut state = c.state();
+        state.status = ContainerStatus::Running;
+        state.pid = i64::from(handle.container_pid);
+        state.exit_code = 0;
+        state.oom_killed = false;
+        state.error = String::new();
+        state.started_at = time::now_rfc3339();
+        shared.persist_state(c, &state).await?;
+        Ok::<_, EngineError>(conn)
+    }
+    .await;
+    let conn = match connected {
+        Ok(conn) => conn,
+        Err(e) => {
+            // The shim holds a created container nobody will start: remove it (the shim then
+            // sees the exit and goes away).
+            if let Err(kill) = shared.runtime.delete(&c.id, true).await {
+                warn!(id = %c.id, error = %kill, "removing the created container after a failed connect");
+            }
+            return Err(e);
+        }
+    };
+    c.open_stdin(conn.stdin);
+    c.live().resize = Some(conn.resize);
+    monitor::spawn(shared.clone(), c.clone(), conn.events);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_docker() {
+        assert_eq!(
+            start_failure_code("exec: \"x\": executable file not found in $PATH"),
+            127
+        );
+        assert_eq!(
+            start_failure_code("exec /bin/x: no such file or directory"),
+            127
+        );
+        assert_eq!(start_failure_code("exec /etc: permission denied"), 126);
+        assert_eq!(start_failure_code("something else"), 128);
+    }
+}
