@@ -10,6 +10,8 @@ pub enum RuntimeError {
     Shim { id: String, reason: String },
     #[error("unable to find user {0}: no matching entries in passwd file")]
     NoSuchUser(String),
+    #[error("unable to find group {0}: no matching entries in group file")]
+    NoSuchGroup(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -27,7 +29,9 @@ impl RuntimeError {
 impl From<RuntimeError> for crate::error::EngineError {
     fn from(e: RuntimeError) -> Self {
         match e {
-            RuntimeError::NoSuchUser(_) => crate::error::EngineError::InvalidArgument(e.to_string()),
+            RuntimeError::NoSuchUser(_) | RuntimeError::NoSuchGroup(_) => {
+                crate::error::EngineError::InvalidArgument(e.to_string())
+            }
             other => crate::error::EngineError::Runtime(other.to_string()),
         }
     }

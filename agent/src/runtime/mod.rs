@@ -14,18 +14,25 @@
 //! 5. The shim writes the container's output to a json-file log (Docker's format), waits for the
 //!    container, writes the exit file (`shim_client::read_exit_file`), tells connected clients,
 //!    and exits.
-//! (Skeleton: filled in by the runtime work.)
+//!
+//! Files: `bundle` (config.json), `user` (`-u` resolution), `oci` (runtime CLI), `shim` (the
+//! shim process), `shim_client` (launch/connect), `shim_protocol` (frames on the shim's
+//! socket), `state_files` (names in a shim's state directory), `exit_file` (exit.json).
 
 pub mod bundle;
 pub mod error;
+mod exit_file;
 pub mod oci;
+mod shim;
 pub mod shim_client;
+mod shim_protocol;
+mod state_files;
+pub mod user;
 
 pub use error::RuntimeError;
 
 /// Entry point of `strata shim ...` (the binary re-executes itself as a container's shim).
 /// Returns the process exit code.
-pub fn shim_main(_args: Vec<String>) -> i32 {
-    eprintln!("strata shim: not implemented yet");
-    1
+pub fn shim_main(args: Vec<String>) -> i32 {
+    shim::main(args)
 }
