@@ -41,6 +41,11 @@ impl CliFailure {
         s.contains("does not exist") || s.contains("no such pool")
     }
 
+    /// Whether the tool said the dataset already exists.
+    pub fn is_already_exists(&self) -> bool {
+        self.stderr.to_ascii_lowercase().contains("already exists")
+    }
+
     /// Whether the tool said the dataset or its mountpoint is busy.
     pub fn is_busy(&self) -> bool {
         self.stderr.to_ascii_lowercase().contains("busy")

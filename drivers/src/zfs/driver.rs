@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::cli::Zfs;
 use super::mounts::{self, LEGACY};
@@ -137,14 +137,8 @@ impl ZfsDriver {
                 self.zfs.run(&args)?;
             }
             Some(parent) => {
-                let parent_dataset = self.require(parent)?;
                 let snapshot = self.names.origin_snapshot(parent, id);
-                if self.zfs.exists(&snapshot)? {
-                    // Left by a crash between snapshot and clone: nothing was cloned from it.
-                    warn!(%snapshot, "removing a snapshot left by an interrupted create");
-                    self.zfs.run_retrying_busy(&["destroy", &snapshot])?;
-                }
-                self.zfs.run(&["snapshot", &snapshot])?;
+                self.take_origin_snapshot(parent, &snapshot)?;
                 args.push("clone");
                 for p in &props {
                     args.extend(["-o", p.as_str()]);
@@ -156,10 +150,27 @@ impl ZfsDriver {
                     }
                     return Err(e.into());
                 }
-                tracing::debug!(layer = %id, parent = %parent_dataset, "cloned");
+                debug!(layer = %id, %snapshot, "cloned");
             }
         }
         Ok(())
+    }
+
+    /// Snapshot `parent` as `snapshot` for a new child. A snapshot of that name can only be left
+    /// by a crash between snapshot and clone (the child does not exist): it is replaced.
+    fn take_origin_snapshot(&self, parent: &LayerId, snapshot: &str) -> Result<(), DriverError> {
+        match self.zfs.run(&["snapshot", snapshot]) {
+            Ok(_) => Ok(()),
+            Err(f) if f.is_not_found() => Err(DriverError::NotFound(parent.clone())),
+            Err(f) if f.is_already_exists() => {
+                warn!(%snapshot, "replacing a snapshot left by an interrupted create");
+                // Without -R: refused (and reported) should anything have been cloned from it.
+                self.zfs.run_retrying_busy(&["destroy", snapshot])?;
+                self.zfs.run(&["snapshot", snapshot])?;
+                Ok(())
+            }
+            Err(f) => Err(f.into()),
+        }
     }
 
     /// Mount a layer for the driver's own use; released when the returned value drops.
@@ -202,7 +213,7 @@ impl ZfsDriver {
                 continue;
             }
             let dataset = self.names.dataset(&id);
-            if let Err(e) = mounts::unmount(&self.zfs, &dataset, &self.mount_path(&id)) {
+            if let Err(e) = mounts::unmount(&self.zfs, &id, &dataset, &self.mount_path(&id)) {
                 warn!(layer = %id, error = %e, "unmounting");
                 first_error.get_or_insert(e);
             }
@@ -281,7 +292,7 @@ impl GraphDriver for ZfsDriver {
             .find(|(layer, _)| layer == id)
             .map(|(_, origin)| origin.clone())
             .filter(|o| o != "-");
-        mounts::unmount(&self.zfs, &dataset, &self.mount_path(id))?;
+        mounts::unmount(&self.zfs, id, &dataset, &self.mount_path(id))?;
         // `-r` also takes snapshots of this layer that nothing was cloned from (an interrupted
         // create); it refuses, and so do we, if a clone still depends on one.
         self.zfs.run_retrying_busy(&["destroy", "-r", &dataset])?;
@@ -332,8 +343,7 @@ impl GraphDriver for ZfsDriver {
         let mut counts = self.lock();
         let path = self.mount_path(id);
         if counts.count(id) == 0 {
-            let dataset = self.require(id)?;
-            mounts::mount(&self.zfs, &dataset, &path)?;
+            mounts::mount(&self.zfs, id, &self.names.dataset(id), &path)?;
         }
         counts.acquire(id);
         Ok(path)
@@ -348,7 +358,7 @@ impl GraphDriver for ZfsDriver {
             }
             1 => {
                 // Unmount first: if that fails the layer stays mounted and counted.
-                mounts::unmount(&self.zfs, &self.names.dataset(id), &self.mount_path(id))?;
+                mounts::unmount(&self.zfs, id, &self.names.dataset(id), &self.mount_path(id))?;
                 counts.release(id);
                 Ok(())
             }
