@@ -22,8 +22,10 @@ pub fn mounts() -> io::Result<Vec<MountEntry>> {
 
 /// Mounts whose mount point is `dir` or below it, deepest first (the order to unmount them).
 pub fn mounts_under(dir: &Path) -> io::Result<Vec<MountEntry>> {
-    let mut found: Vec<MountEntry> =
-        mounts()?.into_iter().filter(|m| m.mount_point.starts_with(dir)).collect();
+    let mut found: Vec<MountEntry> = mounts()?
+        .into_iter()
+        .filter(|m| m.mount_point.starts_with(dir))
+        .collect();
     found.sort_by_key(|m| std::cmp::Reverse(m.mount_point.components().count()));
     Ok(found)
 }
@@ -40,7 +42,11 @@ fn parse_line(line: &str) -> Option<MountEntry> {
     let mut right = right.split(' ');
     let fs_type = right.next()?.to_string();
     let source = unescape(right.next().unwrap_or(""));
-    Some(MountEntry { mount_point: PathBuf::from(unescape(mount_point)), fs_type, source })
+    Some(MountEntry {
+        mount_point: PathBuf::from(unescape(mount_point)),
+        fs_type,
+        source,
+    })
 }
 
 /// Undo the kernel's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
@@ -49,8 +55,15 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() + 0 && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let v = (bytes[i + 1] - b'0') as u32 * 64 + (bytes[i + 2] - b'0') as u32 * 8 + (bytes[i + 3] - b'0') as u32;
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len() + 0
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let v = (bytes[i + 1] - b'0') as u32 * 64
+                + (bytes[i + 2] - b'0') as u32 * 8
+                + (bytes[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -59,7 +72,9 @@ fn unescape(s: &str) -> String {
         }
     }
     use std::os::unix::ffi::OsStringExt;
-    std::ffi::OsString::from_vec(out).to_string_lossy().into_owned()
+    std::ffi::OsString::from_vec(out)
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

@@ -37,20 +37,28 @@ pub fn changes(parent: Option<&Path>, layer: &Path) -> Result<Vec<Change>, Drive
     walk(Path::new(""), layer, parent, &mut out)?;
     out.sort_by(|a, b| {
         use std::os::unix::ffi::OsStrExt;
-        a.path.as_os_str().as_bytes().cmp(b.path.as_os_str().as_bytes())
+        a.path
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.path.as_os_str().as_bytes())
     });
     Ok(out)
 }
 
 /// Write the changes of `layer` against `parent` as an OCI layer tar. Returns bytes written.
-pub fn write_naive_diff(parent: Option<&Path>, layer: &Path, out: &mut dyn Write) -> Result<u64, DriverError> {
+pub fn write_naive_diff(
+    parent: Option<&Path>,
+    layer: &Path,
+    out: &mut dyn Write,
+) -> Result<u64, DriverError> {
     let items = changes(parent, layer)?
         .into_iter()
         .map(|c| match c.kind {
             ChangeKind::Deleted => DiffItem::Whiteout { rel: c.path },
-            ChangeKind::Added | ChangeKind::Modified => {
-                DiffItem::Entry { source: layer.join(&c.path), rel: c.path }
-            }
+            ChangeKind::Added | ChangeKind::Modified => DiffItem::Entry {
+                source: layer.join(&c.path),
+                rel: c.path,
+            },
         })
         .collect();
     write_diff(items, out)
@@ -70,7 +78,12 @@ fn read_names(dir: &Path) -> Result<BTreeMap<OsString, fs::Metadata>, DriverErro
 
 /// Compare the directory `rel` of `layer` with the same directory of `parent` (if the parent
 /// has a real directory there). Returns whether anything below `rel` changed.
-fn walk(rel: &Path, layer: &Path, parent: Option<&Path>, out: &mut Vec<Change>) -> Result<bool, DriverError> {
+fn walk(
+    rel: &Path,
+    layer: &Path,
+    parent: Option<&Path>,
+    out: &mut Vec<Change>,
+) -> Result<bool, DriverError> {
     let layer_dir = layer.join(rel);
     let ours = read_names(&layer_dir)?;
     let theirs = match parent {
@@ -85,7 +98,12 @@ fn walk(rel: &Path, layer: &Path, parent: Option<&Path>, out: &mut Vec<Change>) 
         let changed = match old {
             None => Some(ChangeKind::Added),
             Some(old_md) => {
-                if same(&layer.join(&child_rel), md, &parent.unwrap_or(layer).join(&child_rel), old_md)? {
+                if same(
+                    &layer.join(&child_rel),
+                    md,
+                    &parent.unwrap_or(layer).join(&child_rel),
+                    old_md,
+                )? {
                     None
                 } else {
                     Some(ChangeKind::Modified)
@@ -102,15 +120,24 @@ fn walk(rel: &Path, layer: &Path, parent: Option<&Path>, out: &mut Vec<Change>) 
             below = walk(&child_rel, layer, sub_parent, out)?;
         }
         match changed {
-            Some(k) => out.push(Change { path: child_rel, kind: k }),
-            None if below => out.push(Change { path: child_rel, kind: ChangeKind::Modified }),
+            Some(k) => out.push(Change {
+                path: child_rel,
+                kind: k,
+            }),
+            None if below => out.push(Change {
+                path: child_rel,
+                kind: ChangeKind::Modified,
+            }),
             None => {}
         }
         any |= changed.is_some() || below;
     }
     for name in theirs.keys() {
         if !ours.contains_key(name) {
-            out.push(Change { path: rel.join(name), kind: ChangeKind::Deleted });
+            out.push(Change {
+                path: rel.join(name),
+                kind: ChangeKind::Deleted,
+            });
             any = true;
         }
     }
@@ -118,7 +145,12 @@ fn walk(rel: &Path, layer: &Path, parent: Option<&Path>, out: &mut Vec<Change>) 
 }
 
 /// Whether two lstat'ed files are the same for diff purposes.
-fn same(new_path: &Path, new: &fs::Metadata, old_path: &Path, old: &fs::Metadata) -> Result<bool, DriverError> {
+fn same(
+    new_path: &Path,
+    new: &fs::Metadata,
+    old_path: &Path,
+    old: &fs::Metadata,
+) -> Result<bool, DriverError> {
     let kind = FileKind::of(new);
     if kind != FileKind::of(old)
         || new.mode() != old.mode()
@@ -128,17 +160,23 @@ fn same(new_path: &Path, new: &fs::Metadata, old_path: &Path, old: &fs::Metadata
     {
         return Ok(false);
     }
-    if kind != FileKind::Dir && (new.len() != old.len() || FileTime::mtime_of(new) != FileTime::mtime_of(old)) {
+    if kind != FileKind::Dir
+        && (new.len() != old.len() || FileTime::mtime_of(new) != FileTime::mtime_of(old))
+    {
         return Ok(false);
     }
     if kind == FileKind::Symlink {
-        let a = fs::read_link(new_path).map_err(|e| DriverError::io(format!("reading {}", new_path.display()), e))?;
-        let b = fs::read_link(old_path).map_err(|e| DriverError::io(format!("reading {}", old_path.display()), e))?;
+        let a = fs::read_link(new_path)
+            .map_err(|e| DriverError::io(format!("reading {}", new_path.display()), e))?;
+        let b = fs::read_link(old_path)
+            .map_err(|e| DriverError::io(format!("reading {}", old_path.display()), e))?;
         if a != b {
             return Ok(false);
         }
     }
-    let xa = xattr::all(new_path).map_err(|e| DriverError::io(format!("reading xattrs of {}", new_path.display()), e))?;
-    let xb = xattr::all(old_path).map_err(|e| DriverError::io(format!("reading xattrs of {}", old_path.display()), e))?;
+    let xa = xattr::all(new_path)
+        .map_err(|e| DriverError::io(format!("reading xattrs of {}", new_path.display()), e))?;
+    let xb = xattr::all(old_path)
+        .map_err(|e| DriverError::io(format!("reading xattrs of {}", old_path.display()), e))?;
     Ok(xa == xb)
 }

@@ -35,15 +35,33 @@ impl EntryMeta {
         let header = entry.header();
         let uid = header.uid().map_err(|e| bad("uid", e))?;
         let gid = header.gid().map_err(|e| bad("gid", e))?;
-        let too_big = |what: &str| ArchiveError::Corrupt(format!("entry {display:?}: {what} out of range"));
+        let too_big =
+            |what: &str| ArchiveError::Corrupt(format!("entry {display:?}: {what} out of range"));
         let uid = u32::try_from(uid).map_err(|_| too_big("uid"))?;
         let gid = u32::try_from(gid).map_err(|_| too_big("gid"))?;
         let mode = header.mode().map_err(|e| bad("mode", e))? & 0o7777;
         let header_mtime = header.mtime().map_err(|e| bad("mtime", e))?;
-        let major = header.device_major().map_err(|e| bad("device major", e))?.unwrap_or(0);
-        let minor = header.device_minor().map_err(|e| bad("device minor", e))?.unwrap_or(0);
+        let kind = header.entry_type();
+        let (major, minor) = if kind.is_character_special() || kind.is_block_special() {
+            (
+                header
+                    .device_major()
+                    .map_err(|e| bad("device major", e))?
+                    .unwrap_or(0),
+                header
+                    .device_minor()
+                    .map_err(|e| bad("device minor", e))?
+                    .unwrap_or(0),
+            )
+        } else {
+            // Other entries often leave the fields empty; they mean nothing there.
+            (0, 0)
+        };
         let size = entry.size();
-        let mut mtime = FileTime { secs: header_mtime as i64, nanos: 0 };
+        let mut mtime = FileTime {
+            secs: header_mtime as i64,
+            nanos: 0,
+        };
         let mut xattrs = Vec::new();
         if let Some(pax) = entry.pax_extensions().map_err(|e| bad("PAX header", e))? {
             for record in pax {
@@ -54,11 +72,23 @@ impl EntryMeta {
                         mtime = t;
                     }
                 } else if let Some(name) = key.strip_prefix(PAX_XATTR_PREFIX) {
-                    xattrs.push((OsString::from_vec(name.to_vec()), record.value_bytes().to_vec()));
+                    xattrs.push((
+                        OsString::from_vec(name.to_vec()),
+                        record.value_bytes().to_vec(),
+                    ));
                 }
             }
         }
-        Ok(EntryMeta { uid, gid, mode, mtime, xattrs, major, minor, size })
+        Ok(EntryMeta {
+            uid,
+            gid,
+            mode,
+            mtime,
+            xattrs,
+            major,
+            minor,
+            size,
+        })
     }
 }
 
@@ -69,7 +99,11 @@ pub(crate) fn parse_pax_time(value: &str) -> Option<FileTime> {
         None => (false, value),
     };
     let (secs_str, frac_str) = rest.split_once('.').unwrap_or((rest, ""));
-    let secs: i64 = if secs_str.is_empty() { 0 } else { secs_str.parse().ok()? };
+    let secs: i64 = if secs_str.is_empty() {
+        0
+    } else {
+        secs_str.parse().ok()?
+    };
     if !frac_str.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -82,9 +116,15 @@ pub(crate) fn parse_pax_time(value: &str) -> Option<FileTime> {
         return Some(FileTime { secs, nanos });
     }
     if nanos == 0 {
-        Some(FileTime { secs: -secs, nanos: 0 })
+        Some(FileTime {
+            secs: -secs,
+            nanos: 0,
+        })
     } else {
-        Some(FileTime { secs: -secs - 1, nanos: 1_000_000_000 - nanos })
+        Some(FileTime {
+            secs: -secs - 1,
+            nanos: 1_000_000_000 - nanos,
+        })
     }
 }
 
@@ -104,12 +144,33 @@ mod tests {
     #[test]
     fn pax_times_round_trip() {
         let t = parse_pax_time("1700000000.123456789").unwrap();
-        assert_eq!(t, FileTime { secs: 1_700_000_000, nanos: 123_456_789 });
+        assert_eq!(
+            t,
+            FileTime {
+                secs: 1_700_000_000,
+                nanos: 123_456_789
+            }
+        );
         assert_eq!(format_pax_time(t), "1700000000.123456789");
-        assert_eq!(parse_pax_time("12").unwrap(), FileTime { secs: 12, nanos: 0 });
-        assert_eq!(parse_pax_time("1.5").unwrap(), FileTime { secs: 1, nanos: 500_000_000 });
+        assert_eq!(
+            parse_pax_time("12").unwrap(),
+            FileTime { secs: 12, nanos: 0 }
+        );
+        assert_eq!(
+            parse_pax_time("1.5").unwrap(),
+            FileTime {
+                secs: 1,
+                nanos: 500_000_000
+            }
+        );
         let neg = parse_pax_time("-1.25").unwrap();
-        assert_eq!(neg, FileTime { secs: -2, nanos: 750_000_000 });
+        assert_eq!(
+            neg,
+            FileTime {
+                secs: -2,
+                nanos: 750_000_000
+            }
+        );
         assert_eq!(format_pax_time(neg), "-1.250000000");
         assert!(parse_pax_time("abc").is_none());
     }

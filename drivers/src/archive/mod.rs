@@ -12,9 +12,13 @@ pub mod whiteout;
 mod writer;
 
 pub use changes::{changes, write_naive_diff, Change, ChangeKind};
+#[allow(unused_imports)]
+pub(crate) use entry_meta::format_pax_time;
 pub use overlay_walk::{overlay_diff_items, write_overlay_diff};
 pub use paths::{normalize_entry_path, symlink_escapes};
 pub use unpack::apply_tar;
+#[allow(unused_imports)]
+pub(crate) use writer::pax_record;
 pub use writer::{write_diff, DiffItem, LayerTarWriter};
 
 /// How whiteouts in a layer tar become native on disk.

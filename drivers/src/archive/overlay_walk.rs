@@ -33,15 +33,25 @@ pub fn overlay_diff_items(upper: &Path) -> Result<Vec<DiffItem>, DriverError> {
                     items.push(DiffItem::Whiteout { rel: child_rel });
                 }
                 FileKind::Dir => {
-                    let opaque = xattr::get(&abs, OsStr::new(OVERLAY_OPAQUE_XATTR))
-                        .map_err(|e| DriverError::io(format!("reading xattrs of {}", abs.display()), e))?;
+                    let opaque =
+                        xattr::get(&abs, OsStr::new(OVERLAY_OPAQUE_XATTR)).map_err(|e| {
+                            DriverError::io(format!("reading xattrs of {}", abs.display()), e)
+                        })?;
                     if opaque.as_deref() == Some(b"y") {
-                        items.push(DiffItem::Opaque { rel: child_rel.clone() });
+                        items.push(DiffItem::Opaque {
+                            rel: child_rel.clone(),
+                        });
                     }
-                    items.push(DiffItem::Entry { rel: child_rel.clone(), source: abs });
+                    items.push(DiffItem::Entry {
+                        rel: child_rel.clone(),
+                        source: abs,
+                    });
                     stack.push(child_rel);
                 }
-                _ => items.push(DiffItem::Entry { rel: child_rel, source: abs }),
+                _ => items.push(DiffItem::Entry {
+                    rel: child_rel,
+                    source: abs,
+                }),
             }
         }
     }

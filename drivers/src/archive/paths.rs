@@ -34,7 +34,11 @@ pub fn symlink_escapes(entry: &Path, target: &[u8]) -> bool {
     }
     let mut depth: i64 = entry
         .parent()
-        .map(|p| p.components().filter(|c| matches!(c, Component::Normal(_))).count() as i64)
+        .map(|p| {
+            p.components()
+                .filter(|c| matches!(c, Component::Normal(_)))
+                .count() as i64
+        })
         .unwrap_or(0);
     for part in target.split(|b| *b == b'/') {
         match part {
@@ -57,11 +61,23 @@ mod tests {
 
     #[test]
     fn normalizes_names() {
-        assert_eq!(normalize_entry_path(b"./a/b/").unwrap(), PathBuf::from("a/b"));
-        assert_eq!(normalize_entry_path(b"/etc//passwd").unwrap(), PathBuf::from("etc/passwd"));
+        assert_eq!(
+            normalize_entry_path(b"./a/b/").unwrap(),
+            PathBuf::from("a/b")
+        );
+        assert_eq!(
+            normalize_entry_path(b"/etc//passwd").unwrap(),
+            PathBuf::from("etc/passwd")
+        );
         assert_eq!(normalize_entry_path(b"./").unwrap(), PathBuf::new());
-        assert!(matches!(normalize_entry_path(b"../x"), Err(ArchiveError::PathEscape { .. })));
-        assert!(matches!(normalize_entry_path(b"a/../../x"), Err(ArchiveError::PathEscape { .. })));
+        assert!(matches!(
+            normalize_entry_path(b"../x"),
+            Err(ArchiveError::PathEscape { .. })
+        ));
+        assert!(matches!(
+            normalize_entry_path(b"a/../../x"),
+            Err(ArchiveError::PathEscape { .. })
+        ));
     }
 
     #[test]

@@ -11,7 +11,11 @@ pub(crate) struct EofTracker<R> {
 
 impl<R: Read> EofTracker<R> {
     pub(crate) fn new(inner: R) -> Self {
-        EofTracker { inner, bytes_read: 0, hit_eof: false }
+        EofTracker {
+            inner,
+            bytes_read: 0,
+            hit_eof: false,
+        }
     }
 
     /// Whether a read returned end-of-stream (a complete tar ends with a zero block before it).

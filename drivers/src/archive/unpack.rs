@@ -34,7 +34,9 @@ pub fn apply_tar<R: Read>(dest: &Path, reader: R, mode: WhiteoutMode) -> Result<
     let mut unpacker = Unpacker::new(dest, mode);
     {
         let mut archive = tar::Archive::new(&mut stream);
-        let entries = archive.entries().map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
+        let entries = archive
+            .entries()
+            .map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
             unpacker.apply_entry(&mut entry)?;
@@ -70,11 +72,21 @@ fn lossy(raw: &[u8]) -> String {
 
 impl<'a> Unpacker<'a> {
     fn new(dest: &'a Path, mode: WhiteoutMode) -> Self {
-        Unpacker { dest, mode, written: HashSet::new(), dir_times: BTreeMap::new(), total: 0 }
+        Unpacker {
+            dest,
+            mode,
+            written: HashSet::new(),
+            dir_times: BTreeMap::new(),
+            total: 0,
+        }
     }
 
     fn write_err(&self, shown: &str, abs: &Path, source: io::Error) -> ArchiveError {
-        ArchiveError::Write { path: shown.to_string(), dest: abs.to_path_buf(), source }
+        ArchiveError::Write {
+            path: shown.to_string(),
+            dest: abs.to_path_buf(),
+            source,
+        }
     }
 
     fn apply_entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<(), DriverError> {
@@ -162,8 +174,15 @@ impl<'a> Unpacker<'a> {
 
     /// Check every parent component of `rel` inside dest: a symlink is refused, a missing one
     /// is created (0755) when `create`, else `Ok(false)` says the parent does not exist.
-    fn ensure_parents(&mut self, shown: &str, rel: &Path, create: bool) -> Result<bool, ArchiveError> {
-        let Some(parent) = rel.parent() else { return Ok(true) };
+    fn ensure_parents(
+        &mut self,
+        shown: &str,
+        rel: &Path,
+        create: bool,
+    ) -> Result<bool, ArchiveError> {
+        let Some(parent) = rel.parent() else {
+            return Ok(true);
+        };
         let mut cur = PathBuf::new();
         for comp in parent.components() {
             cur.push(comp);
@@ -180,7 +199,10 @@ impl<'a> Unpacker<'a> {
                     return Err(self.write_err(
                         shown,
                         &abs,
-                        io::Error::new(io::ErrorKind::NotADirectory, "a parent component is not a directory"),
+                        io::Error::new(
+                            io::ErrorKind::NotADirectory,
+                            "a parent component is not a directory",
+                        ),
                     ))
                 }
                 None if create => {
@@ -238,7 +260,8 @@ impl<'a> Unpacker<'a> {
             if n == 0 {
                 break;
             }
-            file.write_all(&buf[..n]).map_err(|e| self.write_err(shown, abs, e))?;
+            file.write_all(&buf[..n])
+                .map_err(|e| self.write_err(shown, abs, e))?;
             copied += n as u64;
         }
         if copied != size {
@@ -261,7 +284,10 @@ impl<'a> Unpacker<'a> {
             .map(|t| t.into_owned())
             .ok_or_else(|| ArchiveError::Corrupt(format!("symlink {shown:?} has no target")))?;
         if symlink_escapes(rel, &target) {
-            return Err(ArchiveError::SymlinkEscape { path: shown.to_string(), target: lossy(&target) });
+            return Err(ArchiveError::SymlinkEscape {
+                path: shown.to_string(),
+                target: lossy(&target),
+            });
         }
         self.replace(shown, abs, false)?;
         std::os::unix::fs::symlink(OsStr::from_bytes(&target), abs)
@@ -278,7 +304,10 @@ impl<'a> Unpacker<'a> {
             .link_name_bytes()
             .map(|t| t.into_owned())
             .ok_or_else(|| ArchiveError::Corrupt(format!("hard link {shown:?} has no target")))?;
-        let bad = || ArchiveError::BadHardlink { path: shown.to_string(), target: lossy(&raw) };
+        let bad = || ArchiveError::BadHardlink {
+            path: shown.to_string(),
+            target: lossy(&raw),
+        };
         let target_rel = normalize_entry_path(&raw).map_err(|_| bad())?;
         if target_rel.as_os_str().is_empty() {
             return Err(bad());
@@ -350,7 +379,12 @@ impl<'a> Unpacker<'a> {
     }
 
     /// `.wh.NAME`: delete NAME (Delete) or put a 0/0 character device there (Overlay).
-    fn whiteout(&mut self, shown: &str, target_rel: &Path, meta: &EntryMeta) -> Result<(), DriverError> {
+    fn whiteout(
+        &mut self,
+        shown: &str,
+        target_rel: &Path,
+        meta: &EntryMeta,
+    ) -> Result<(), DriverError> {
         let abs = self.dest.join(target_rel);
         match self.mode {
             WhiteoutMode::Delete => {
@@ -363,7 +397,8 @@ impl<'a> Unpacker<'a> {
                 self.replace(shown, &abs, false)?;
                 meta::mknod(&abs, NodeKind::Char, 0, 0, 0)
                     .map_err(|e| self.write_err(shown, &abs, e))?;
-                meta::lchown(&abs, meta.uid, meta.gid).map_err(|e| self.write_err(shown, &abs, e))?;
+                meta::lchown(&abs, meta.uid, meta.gid)
+                    .map_err(|e| self.write_err(shown, &abs, e))?;
                 self.record_written(target_rel);
             }
         }
@@ -371,7 +406,12 @@ impl<'a> Unpacker<'a> {
     }
 
     /// `DIR/.wh..wh..opq`: DIR hides everything below it in lower layers.
-    fn opaque(&mut self, shown: &str, dir_rel: &Path, _meta: &EntryMeta) -> Result<(), DriverError> {
+    fn opaque(
+        &mut self,
+        shown: &str,
+        dir_rel: &Path,
+        _meta: &EntryMeta,
+    ) -> Result<(), DriverError> {
         let abs = self.dest.join(dir_rel);
         if !dir_rel.as_os_str().is_empty() {
             // Check the directory's own path like a parent component of the marker.

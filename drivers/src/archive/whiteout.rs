@@ -54,7 +54,10 @@ mod tests {
     fn classifies_names() {
         assert_eq!(classify(OsStr::new("file")), WhiteoutName::Plain);
         assert_eq!(classify(OsStr::new(".wh..wh..opq")), WhiteoutName::Opaque);
-        assert_eq!(classify(OsStr::new(".wh.foo")), WhiteoutName::Delete(OsStr::new("foo")));
+        assert_eq!(
+            classify(OsStr::new(".wh.foo")),
+            WhiteoutName::Delete(OsStr::new("foo"))
+        );
         assert_eq!(classify(OsStr::new(".wh..wh.plnk")), WhiteoutName::Meta);
         assert_eq!(whiteout_name(OsStr::new("x")), ".wh.x");
     }

@@ -53,7 +53,9 @@ pub fn write_diff(mut items: Vec<DiffItem>, out: &mut dyn Write) -> Result<u64, 
     for (tar_path, item) in keyed {
         match item {
             DiffItem::Entry { rel, source } => writer.append_path(&rel, &source)?,
-            DiffItem::Whiteout { .. } | DiffItem::Opaque { .. } => writer.append_marker(&tar_path)?,
+            DiffItem::Whiteout { .. } | DiffItem::Opaque { .. } => {
+                writer.append_marker(&tar_path)?
+            }
         }
     }
     writer.finish()
@@ -89,7 +91,13 @@ fn io_err(context: String) -> impl FnOnce(io::Error) -> DriverError {
 impl<W: Write> LayerTarWriter<W> {
     /// Start a tar stream on `out`.
     pub fn new(out: W) -> Self {
-        LayerTarWriter { builder: tar::Builder::new(Counting { inner: out, count: 0 }), links: HashMap::new() }
+        LayerTarWriter {
+            builder: tar::Builder::new(Counting {
+                inner: out,
+                count: 0,
+            }),
+            links: HashMap::new(),
+        }
     }
 
     /// Append the file at `source` under the name `rel`.
@@ -109,8 +117,10 @@ impl<W: Write> LayerTarWriter<W> {
         let mtime = FileTime::mtime_of(&md);
         header.set_mtime(mtime.secs.max(0) as u64);
         pax.push((b"mtime".to_vec(), format_pax_time(mtime).into_bytes()));
-        let xattrs = xattr::all(source)
-            .map_err(io_err(format!("reading xattrs of {} for the diff", source.display())))?;
+        let xattrs = xattr::all(source).map_err(io_err(format!(
+            "reading xattrs of {} for the diff",
+            source.display()
+        )))?;
         for (name, value) in xattrs {
             if xattr::is_overlay_private(&name) {
                 continue;
@@ -141,10 +151,11 @@ impl<W: Write> LayerTarWriter<W> {
                     } else {
                         header.set_size(size);
                     }
-                    data = Some(
-                        File::open(source)
-                            .map_err(io_err(format!("opening {} for the diff", source.display())))?,
-                    );
+                    data =
+                        Some(File::open(source).map_err(io_err(format!(
+                            "opening {} for the diff",
+                            source.display()
+                        )))?);
                 }
             }
             FileKind::Dir => header.set_entry_type(tar::EntryType::Directory),
@@ -162,13 +173,16 @@ impl<W: Write> LayerTarWriter<W> {
                 });
                 let (major, minor) = meta::dev_major_minor(md.rdev());
                 let ctx = format!("device numbers of {}", source.display());
-                header.set_device_major(major).map_err(io_err(ctx.clone()))?;
+                header
+                    .set_device_major(major)
+                    .map_err(io_err(ctx.clone()))?;
                 header.set_device_minor(minor).map_err(io_err(ctx))?;
             }
             FileKind::Socket => unreachable!("sockets returned above"),
         }
         let context = format!("writing {} to the diff", rel.display());
-        self.append_pax(rel, &pax).map_err(io_err(context.clone()))?;
+        self.append_pax(rel, &pax)
+            .map_err(io_err(context.clone()))?;
         header.set_cksum();
         match data {
             Some(file) => {
@@ -176,9 +190,14 @@ impl<W: Write> LayerTarWriter<W> {
                 // exactly the size in the header, padding with zeros if it shrank.
                 let size = md.len();
                 let reader = file.take(size).chain(io::repeat(0)).take(size);
-                self.builder.append(&header, reader).map_err(io_err(context))
+                self.builder
+                    .append(&header, reader)
+                    .map_err(io_err(context))
             }
-            None => self.builder.append(&header, io::empty()).map_err(io_err(context)),
+            None => self
+                .builder
+                .append(&header, io::empty())
+                .map_err(io_err(context)),
         }
     }
 
@@ -194,16 +213,24 @@ impl<W: Write> LayerTarWriter<W> {
         header.set_uid(0);
         header.set_gid(0);
         let context = format!("writing {} to the diff", tar_path.display());
-        self.append_pax(tar_path, &pax).map_err(io_err(context.clone()))?;
+        self.append_pax(tar_path, &pax)
+            .map_err(io_err(context.clone()))?;
         header.set_cksum();
-        self.builder.append(&header, io::empty()).map_err(io_err(context))
+        self.builder
+            .append(&header, io::empty())
+            .map_err(io_err(context))
     }
 
     /// Write the end-of-archive marker and return the number of bytes of the whole stream.
     pub fn finish(self) -> Result<u64, DriverError> {
-        let counting = self.builder.into_inner().map_err(io_err("finishing the diff".into()))?;
+        let counting = self
+            .builder
+            .into_inner()
+            .map_err(io_err("finishing the diff".into()))?;
         let mut counting = counting;
-        counting.flush().map_err(io_err("flushing the diff".into()))?;
+        counting
+            .flush()
+            .map_err(io_err("flushing the diff".into()))?;
         Ok(counting.count)
     }
 
@@ -233,7 +260,7 @@ impl<W: Write> LayerTarWriter<W> {
 }
 
 /// One PAX record: `LEN KEY=VALUE\n`, where LEN counts the whole record including itself.
-fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
+pub(crate) fn pax_record(key: &[u8], value: &[u8]) -> Vec<u8> {
     let base = key.len() + value.len() + 3;
     let mut len = base + base.to_string().len();
     if len.to_string().len() + base != len {
@@ -299,11 +326,17 @@ mod tests {
 
     #[test]
     fn markers_are_named_like_oci() {
-        let w = DiffItem::Whiteout { rel: PathBuf::from("a/b") };
+        let w = DiffItem::Whiteout {
+            rel: PathBuf::from("a/b"),
+        };
         assert_eq!(w.tar_path(), PathBuf::from("a/.wh.b"));
-        let top = DiffItem::Whiteout { rel: PathBuf::from("x") };
+        let top = DiffItem::Whiteout {
+            rel: PathBuf::from("x"),
+        };
         assert_eq!(top.tar_path(), PathBuf::from(".wh.x"));
-        let o = DiffItem::Opaque { rel: PathBuf::from("d") };
+        let o = DiffItem::Opaque {
+            rel: PathBuf::from("d"),
+        };
         assert_eq!(o.tar_path(), PathBuf::from("d/.wh..wh..opq"));
     }
 }

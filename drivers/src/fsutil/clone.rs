@@ -17,7 +17,10 @@ pub enum CopyMethod {
 
 /// Create `dst` (which must not exist) with `src`'s data. Metadata is the caller's job.
 pub fn clone_file(src: &Path, dst: &Path) -> io::Result<CopyMethod> {
-    let input = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(src)?;
+    let input = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(src)?;
     let output = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -22,7 +22,10 @@ impl FileTime {
     /// The modification time recorded in lstat metadata.
     pub fn mtime_of(md: &std::fs::Metadata) -> FileTime {
         use std::os::unix::fs::MetadataExt;
-        FileTime { secs: md.mtime(), nanos: md.mtime_nsec().clamp(0, 999_999_999) as u32 }
+        FileTime {
+            secs: md.mtime(),
+            nanos: md.mtime_nsec().clamp(0, 999_999_999) as u32,
+        }
     }
 }
 
@@ -41,13 +44,24 @@ pub fn chmod(path: &Path, mode: u32) -> io::Result<()> {
 pub fn set_times(path: &Path, atime: FileTime, mtime: FileTime) -> io::Result<()> {
     let p = cpath(path)?;
     let ts = [
-        libc::timespec { tv_sec: atime.secs as libc::time_t, tv_nsec: atime.nanos as _ },
-        libc::timespec { tv_sec: mtime.secs as libc::time_t, tv_nsec: mtime.nanos as _ },
+        libc::timespec {
+            tv_sec: atime.secs as libc::time_t,
+            tv_nsec: atime.nanos as _,
+        },
+        libc::timespec {
+            tv_sec: mtime.secs as libc::time_t,
+            tv_nsec: mtime.nanos as _,
+        },
     ];
     // SAFETY: `p` is a valid NUL-terminated path and `ts` points at two timespec values, as
     // utimensat requires.
     let r = unsafe {
-        libc::utimensat(libc::AT_FDCWD, p.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+        libc::utimensat(
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            ts.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
     };
     if r == 0 {
         Ok(())

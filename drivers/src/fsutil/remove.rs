@@ -15,7 +15,10 @@ pub const TMP_PREFIX: &str = ".tmp-";
 /// Rename `dir` to a `.removing-` sibling, then delete it. A missing `dir` is fine.
 pub fn remove_dir_atomically(dir: &Path) -> io::Result<()> {
     let Some(name) = dir.file_name() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path has no file name",
+        ));
     };
     let mut doomed_name = std::ffi::OsString::from(REMOVING_PREFIX);
     doomed_name.push(name);

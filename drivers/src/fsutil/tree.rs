@@ -24,7 +24,10 @@ pub struct CopyError {
 /// the tree stay hard links; file data is reflinked where the filesystem can.
 pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), CopyError> {
     let mut links = HashMap::new();
-    let md = fs::symlink_metadata(src).map_err(|e| CopyError { path: src.into(), source: e })?;
+    let md = fs::symlink_metadata(src).map_err(|e| CopyError {
+        path: src.into(),
+        source: e,
+    })?;
     copy_entry(src, dst, &md, &mut links)
 }
 
@@ -34,7 +37,10 @@ fn copy_entry(
     md: &fs::Metadata,
     links: &mut HashMap<(u64, u64), PathBuf>,
 ) -> Result<(), CopyError> {
-    let at = |e: io::Error| CopyError { path: src.to_path_buf(), source: e };
+    let at = |e: io::Error| CopyError {
+        path: src.to_path_buf(),
+        source: e,
+    };
     let kind = FileKind::of(md);
     match kind {
         FileKind::Dir => {
@@ -47,8 +53,10 @@ fn copy_entry(
             names.sort();
             for name in names {
                 let child = src.join(&name);
-                let cmd = fs::symlink_metadata(&child)
-                    .map_err(|e| CopyError { path: child.clone(), source: e })?;
+                let cmd = fs::symlink_metadata(&child).map_err(|e| CopyError {
+                    path: child.clone(),
+                    source: e,
+                })?;
                 copy_entry(&child, &dst.join(&name), &cmd, links)?;
             }
         }
@@ -81,7 +89,10 @@ fn copy_entry(
             return Ok(());
         }
     }
-    restore_metadata(src, dst, md, kind).map_err(|e| CopyError { path: dst.into(), source: e })
+    restore_metadata(src, dst, md, kind).map_err(|e| CopyError {
+        path: dst.into(),
+        source: e,
+    })
 }
 
 /// Give `dst` the owner, mode, xattrs and times `src` has (`md` is `src`'s lstat).
@@ -100,6 +111,9 @@ fn restore_metadata(src: &Path, dst: &Path, md: &fs::Metadata, kind: FileKind) -
         }
     }
     let mtime = FileTime::mtime_of(md);
-    let atime = FileTime { secs: md.atime(), nanos: md.atime_nsec().clamp(0, 999_999_999) as u32 };
+    let atime = FileTime {
+        secs: md.atime(),
+        nanos: md.atime_nsec().clamp(0, 999_999_999) as u32,
+    };
     meta::set_times(dst, atime, mtime)
 }

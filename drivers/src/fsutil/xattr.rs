@@ -15,8 +15,12 @@ fn cpath(path: &Path) -> io::Result<CString> {
 }
 
 fn cname(name: &OsStr) -> io::Result<CString> {
-    CString::new(name.as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "xattr name contains a NUL byte"))
+    CString::new(name.as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "xattr name contains a NUL byte",
+        )
+    })
 }
 
 /// Whether an error means "this filesystem or file type has no xattrs", not a real failure.
@@ -58,9 +62,8 @@ pub fn get(path: &Path, name: &OsStr) -> io::Result<Option<Vec<u8>>> {
     loop {
         // SAFETY: `p` and `n` are valid NUL-terminated strings and `buf` is a writable buffer
         // of the length passed.
-        let r = unsafe {
-            libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
-        };
+        let r =
+            unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if r >= 0 {
             buf.truncate(r as usize);
             return Ok(Some(buf));
@@ -81,7 +84,13 @@ pub fn set(path: &Path, name: &OsStr, value: &[u8]) -> io::Result<()> {
     // SAFETY: `p` and `n` are valid NUL-terminated strings; `value` is a readable buffer of the
     // length passed.
     let r = unsafe {
-        libc::lsetxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
     if r == 0 {
         Ok(())

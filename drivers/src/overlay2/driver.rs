@@ -46,7 +46,10 @@ impl Overlay2Driver {
             });
         }
         let home = opts.home.clone();
-        super::probe::check(&home).map_err(|reason| DriverError::Unsupported { driver: "overlay2", reason })?;
+        super::probe::check(&home).map_err(|reason| DriverError::Unsupported {
+            driver: "overlay2",
+            reason,
+        })?;
         let links = home.join(LINK_DIR);
         fs::create_dir_all(&links).map_err(io_ctx(format!("creating {}", links.display())))?;
         clean_leftovers(&home).map_err(io_ctx(format!("cleaning {}", home.display())))?;
@@ -56,7 +59,11 @@ impl Overlay2Driver {
             // Several mounts share lower layers; the inode index would make them conflict.
             extra_options.push_str(",index=off");
         }
-        Ok(Overlay2Driver { home, extra_options, state: Mutex::new(RefCounts::default()) })
+        Ok(Overlay2Driver {
+            home,
+            extra_options,
+            state: Mutex::new(RefCounts::default()),
+        })
     }
 
     fn paths(&self, id: &LayerId) -> LayerPaths {
@@ -80,7 +87,10 @@ impl Overlay2Driver {
     fn short_name(&self, id: &LayerId) -> Result<String, DriverError> {
         let p = self.require(id)?;
         read_small(&p.link_file())?.ok_or_else(|| {
-            DriverError::io(format!("layer {id} has no short link"), std::io::ErrorKind::NotFound.into())
+            DriverError::io(
+                format!("layer {id} has no short link"),
+                std::io::ErrorKind::NotFound.into(),
+            )
         })
     }
 
@@ -100,9 +110,16 @@ impl Overlay2Driver {
         Ok(out)
     }
 
-    fn create_layer(&self, id: &LayerId, parent: Option<&LayerId>, rw: bool) -> Result<(), DriverError> {
+    fn create_layer(
+        &self,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+        rw: bool,
+    ) -> Result<(), DriverError> {
         if id.as_str() == LINK_DIR {
-            return Err(DriverError::InvalidId(format!("{id} (reserved by overlay2)")));
+            return Err(DriverError::InvalidId(format!(
+                "{id} (reserved by overlay2)"
+            )));
         }
         let _guard = self.lock();
         if self.paths(id).root.exists() {
@@ -145,7 +162,13 @@ impl Overlay2Driver {
     }
 
     /// Lay out a layer directory at `tmp`; returns its short name.
-    fn build(&self, tmp: &Path, parent: Option<&LayerId>, lower: &str, rw: bool) -> Result<String, DriverError> {
+    fn build(
+        &self,
+        tmp: &Path,
+        parent: Option<&LayerId>,
+        lower: &str,
+        rw: bool,
+    ) -> Result<String, DriverError> {
         let mkdir = |p: &Path, mode: u32| -> Result<(), DriverError> {
             fs::create_dir(p).map_err(io_ctx(format!("creating {}", p.display())))?;
             chmod(p, mode).map_err(io_ctx(format!("chmod {}", p.display())))
@@ -164,7 +187,8 @@ impl Overlay2Driver {
         };
         let write = |name: &str, content: &str| -> Result<(), DriverError> {
             let p = tmp.join(name);
-            atomic::write_file(&p, content.as_bytes()).map_err(io_ctx(format!("writing {}", p.display())))
+            atomic::write_file(&p, content.as_bytes())
+                .map_err(io_ctx(format!("writing {}", p.display())))
         };
         write("link", &short)?;
         if let Some(p) = parent {
@@ -178,23 +202,30 @@ impl Overlay2Driver {
     fn mount(&self, id: &LayerId, p: &LayerPaths, lower: &str) -> Result<(), DriverError> {
         let rw = p.work().is_dir();
         let data = if rw {
-            format!("lowerdir={lower},upperdir={id}/diff,workdir={id}/work{}", self.extra_options)
+            format!(
+                "lowerdir={lower},upperdir={id}/diff,workdir={id}/work{}",
+                self.extra_options
+            )
         } else {
             // Read-only view of an image layer: its own diff on top of its parents', no upper.
             let own = self.short_name(id)?;
             format!("lowerdir={LINK_DIR}/{own}:{lower}{}", self.extra_options)
         };
         let target = format!("{id}/merged");
-        mount_overlay_in(&self.home, &target, &data, !rw)
-            .map_err(io_ctx(format!("mounting overlay for layer {id} at {}", p.merged().display())))?;
+        mount_overlay_in(&self.home, &target, &data, !rw).map_err(io_ctx(format!(
+            "mounting overlay for layer {id} at {}",
+            p.merged().display()
+        )))?;
         debug!(layer = %id, rw, "overlay mounted");
         Ok(())
     }
 
     fn unmount_all(&self) -> Result<(), DriverError> {
-        let mounts = mountinfo::mounts_under(&self.home).map_err(io_ctx("reading the mount table".into()))?;
+        let mounts = mountinfo::mounts_under(&self.home)
+            .map_err(io_ctx("reading the mount table".into()))?;
         for m in mounts {
-            unmount(&m.mount_point).map_err(io_ctx(format!("unmounting {}", m.mount_point.display())))?;
+            unmount(&m.mount_point)
+                .map_err(io_ctx(format!("unmounting {}", m.mount_point.display())))?;
         }
         Ok(())
     }
@@ -220,7 +251,12 @@ impl GraphDriver for Overlay2Driver {
         self.create_layer(id, parent, false)
     }
 
-    fn create_rw(&self, id: &LayerId, parent: Option<&LayerId>, opts: &CreateOpts) -> Result<(), DriverError> {
+    fn create_rw(
+        &self,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+        opts: &CreateOpts,
+    ) -> Result<(), DriverError> {
         if let Some((key, value)) = opts.storage_opt.iter().next() {
             return Err(DriverError::InvalidOption {
                 key: key.clone(),
@@ -239,8 +275,15 @@ impl GraphDriver for Overlay2Driver {
         }
         let children = self.children(id)?;
         if !children.is_empty() {
-            let children = children.iter().map(LayerId::as_str).collect::<Vec<_>>().join(", ");
-            return Err(DriverError::HasChildren { id: id.clone(), children });
+            let children = children
+                .iter()
+                .map(LayerId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(DriverError::HasChildren {
+                id: id.clone(),
+                children,
+            });
         }
         if counts.count(id) > 0 {
             return Err(DriverError::Busy(id.clone()));
@@ -322,8 +365,14 @@ impl GraphDriver for Overlay2Driver {
 
     fn status(&self) -> Vec<(String, String)> {
         vec![
-            ("Backing Filesystem".into(), statfs::backing_fs_name(&self.home)),
-            ("Supports d_type".into(), statfs::supports_d_type(&self.home).to_string()),
+            (
+                "Backing Filesystem".into(),
+                statfs::backing_fs_name(&self.home),
+            ),
+            (
+                "Supports d_type".into(),
+                statfs::supports_d_type(&self.home).to_string(),
+            ),
             ("Using metacopy".into(), "false".into()),
             ("Native Overlay Diff".into(), "true".into()),
         ]
@@ -337,7 +386,8 @@ impl GraphDriver for Overlay2Driver {
             let mut dirs = Vec::new();
             for link in lower.split(':') {
                 let link_path = self.home.join(link);
-                let target = fs::read_link(&link_path).map_err(io_ctx(format!("reading {}", link_path.display())))?;
+                let target = fs::read_link(&link_path)
+                    .map_err(io_ctx(format!("reading {}", link_path.display())))?;
                 // Targets are `../<id>/diff`, relative to `l/`.
                 let real = self.home.join(LINK_DIR).join(target);
                 let real = normalize_dots(&real);
@@ -373,7 +423,8 @@ impl GraphDriver for Overlay2Driver {
     fn reconcile_mounts(&self, in_use: &[LayerId]) -> Result<(), DriverError> {
         let mut counts = self.lock();
         counts.clear();
-        let mounts = mountinfo::mounts_under(&self.home).map_err(io_ctx("reading the mount table".into()))?;
+        let mounts = mountinfo::mounts_under(&self.home)
+            .map_err(io_ctx("reading the mount table".into()))?;
         for m in mounts {
             let owner = m
                 .mount_point
@@ -392,7 +443,8 @@ impl GraphDriver for Overlay2Driver {
                 }
                 _ => {
                     warn!(mount = %m.mount_point.display(), "unmounting a mount no running container holds");
-                    unmount(&m.mount_point).map_err(io_ctx(format!("unmounting {}", m.mount_point.display())))?;
+                    unmount(&m.mount_point)
+                        .map_err(io_ctx(format!("unmounting {}", m.mount_point.display())))?;
                 }
             }
         }

@@ -22,7 +22,9 @@ pub struct LayerPaths {
 
 impl LayerPaths {
     pub fn new(home: &Path, id: &LayerId) -> Self {
-        LayerPaths { root: home.join(id.as_str()) }
+        LayerPaths {
+            root: home.join(id.as_str()),
+        }
     }
     pub fn diff(&self) -> PathBuf {
         self.root.join("diff")
@@ -51,7 +53,9 @@ pub fn random_short_name() -> io::Result<String> {
     let mut filled = 0;
     while filled < bytes.len() {
         // SAFETY: the pointer and length describe the unfilled tail of `bytes`.
-        let n = unsafe { libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0) };
+        let n = unsafe {
+            libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
+        };
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EINTR) {
@@ -62,7 +66,10 @@ pub fn random_short_name() -> io::Result<String> {
         filled += n as usize;
     }
     // The slight modulo bias is irrelevant for names that only need to be unique.
-    Ok(bytes.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect())
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect())
 }
 
 /// Read a small text file written by this driver (trimmed); `None` when missing.

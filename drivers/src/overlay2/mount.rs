@@ -26,7 +26,12 @@ pub fn mount_overlay_in(dir: &Path, target: &str, data: &str, read_only: bool) -
             ),
         ));
     }
-    let nul = |_| io::Error::new(io::ErrorKind::InvalidInput, "path or option contains a NUL byte");
+    let nul = |_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path or option contains a NUL byte",
+        )
+    };
     // Everything the child touches is prepared before fork: the child must not allocate.
     let dir_c = CString::new(dir.as_os_str().as_bytes()).map_err(nul)?;
     let target_c = CString::new(target).map_err(nul)?;

@@ -13,7 +13,10 @@ use crate::fsutil::statfs;
 /// Whether the kernel lists overlay in /proc/filesystems.
 pub fn kernel_has_overlay() -> bool {
     fs::read_to_string("/proc/filesystems")
-        .map(|s| s.lines().any(|l| l.split_whitespace().last() == Some("overlay")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().last() == Some("overlay"))
+        })
         .unwrap_or(false)
 }
 
@@ -24,7 +27,10 @@ pub fn check(data_root: &Path) -> Result<(), String> {
     }
     fs::create_dir_all(data_root).map_err(|e| format!("creating {}: {e}", data_root.display()))?;
     if !statfs::supports_d_type(data_root) {
-        return Err(format!("the filesystem of {} does not support d_type", data_root.display()));
+        return Err(format!(
+            "the filesystem of {} does not support d_type",
+            data_root.display()
+        ));
     }
     static PROBES: AtomicU64 = AtomicU64::new(0);
     let n = PROBES.fetch_add(1, Ordering::Relaxed);
@@ -34,8 +40,18 @@ pub fn check(data_root: &Path) -> Result<(), String> {
         for d in ["lower1", "lower2", "upper", "work", "merged"] {
             fs::create_dir_all(scratch.join(d)).map_err(|e| format!("creating probe dirs: {e}"))?;
         }
-        mount_overlay_in(&scratch, "merged", "lowerdir=lower1:lower2,upperdir=upper,workdir=work", false)
-            .map_err(|e| format!("test mount of overlay under {} failed: {e}", data_root.display()))?;
+        mount_overlay_in(
+            &scratch,
+            "merged",
+            "lowerdir=lower1:lower2,upperdir=upper,workdir=work",
+            false,
+        )
+        .map_err(|e| {
+            format!(
+                "test mount of overlay under {} failed: {e}",
+                data_root.display()
+            )
+        })?;
         let merged = scratch.join("merged");
         let write = fs::write(merged.join("probe"), b"ok");
         unmount(&merged).map_err(|e| format!("unmounting the test mount: {e}"))?;

@@ -41,11 +41,19 @@ impl VfsDriver {
         let dirs = home.join("dir");
         let meta = home.join("meta");
         for d in [&home, &dirs, &meta] {
-            fs::create_dir_all(d).map_err(|e| DriverError::io(format!("creating {}", d.display()), e))?;
+            fs::create_dir_all(d)
+                .map_err(|e| DriverError::io(format!("creating {}", d.display()), e))?;
         }
-        clean_leftovers(&dirs).map_err(|e| DriverError::io(format!("cleaning {}", dirs.display()), e))?;
-        clean_leftovers(&meta).map_err(|e| DriverError::io(format!("cleaning {}", meta.display()), e))?;
-        let driver = VfsDriver { home, dirs, records: Records::new(meta), state: Mutex::new(RefCounts::default()) };
+        clean_leftovers(&dirs)
+            .map_err(|e| DriverError::io(format!("cleaning {}", dirs.display()), e))?;
+        clean_leftovers(&meta)
+            .map_err(|e| DriverError::io(format!("cleaning {}", meta.display()), e))?;
+        let driver = VfsDriver {
+            home,
+            dirs,
+            records: Records::new(meta),
+            state: Mutex::new(RefCounts::default()),
+        };
         // A record whose tree never got renamed into place belongs to an interrupted create.
         for (id, _) in driver.records.all()? {
             if !driver.exists(&id) {
@@ -91,7 +99,8 @@ impl VfsDriver {
         let parent_dir = parent.map(|p| self.require(p)).transpose()?;
         let tmp = self.dirs.join(format!("{TMP_PREFIX}{id}"));
         if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| DriverError::io(format!("removing {}", tmp.display()), e))?;
+            fs::remove_dir_all(&tmp)
+                .map_err(|e| DriverError::io(format!("removing {}", tmp.display()), e))?;
         }
         let result = self.build_and_commit(id, parent, parent_dir.as_deref(), &tmp);
         if result.is_err() {
@@ -109,10 +118,18 @@ impl VfsDriver {
     ) -> Result<(), DriverError> {
         match parent_dir {
             Some(src) => tree::copy_tree(src, tmp).map_err(|e| {
-                DriverError::io(format!("copying layer {} into {id} at {}", src.display(), e.path.display()), e.source)
+                DriverError::io(
+                    format!(
+                        "copying layer {} into {id} at {}",
+                        src.display(),
+                        e.path.display()
+                    ),
+                    e.source,
+                )
             })?,
             None => {
-                fs::create_dir(tmp).map_err(|e| DriverError::io(format!("creating {}", tmp.display()), e))?;
+                fs::create_dir(tmp)
+                    .map_err(|e| DriverError::io(format!("creating {}", tmp.display()), e))?;
                 crate::fsutil::meta::chmod(tmp, 0o755)
                     .map_err(|e| DriverError::io(format!("chmod {}", tmp.display()), e))?;
             }
@@ -128,7 +145,10 @@ impl VfsDriver {
         let dest = self.dir(id);
         if let Err(e) = fs::rename(tmp, &dest) {
             let _ = self.records.remove(id);
-            return Err(DriverError::io(format!("moving {} into place", dest.display()), e));
+            return Err(DriverError::io(
+                format!("moving {} into place", dest.display()),
+                e,
+            ));
         }
         debug!(layer = %id, parent = ?parent.map(|p| p.as_str()), "vfs layer created");
         Ok(())
@@ -144,7 +164,12 @@ impl GraphDriver for VfsDriver {
         self.create_layer(id, parent)
     }
 
-    fn create_rw(&self, id: &LayerId, parent: Option<&LayerId>, opts: &CreateOpts) -> Result<(), DriverError> {
+    fn create_rw(
+        &self,
+        id: &LayerId,
+        parent: Option<&LayerId>,
+        opts: &CreateOpts,
+    ) -> Result<(), DriverError> {
         if let Some((key, value)) = opts.storage_opt.iter().next() {
             return Err(DriverError::InvalidOption {
                 key: key.clone(),
@@ -161,14 +186,22 @@ impl GraphDriver for VfsDriver {
             let dir = self.require(id)?;
             let children = self.children(id)?;
             if !children.is_empty() {
-                let children = children.iter().map(LayerId::as_str).collect::<Vec<_>>().join(", ");
-                return Err(DriverError::HasChildren { id: id.clone(), children });
+                let children = children
+                    .iter()
+                    .map(LayerId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(DriverError::HasChildren {
+                    id: id.clone(),
+                    children,
+                });
             }
             if counts.count(id) > 0 {
                 return Err(DriverError::Busy(id.clone()));
             }
             // From here on the layer is gone for everyone: the tree is renamed away first.
-            remove_dir_atomically(&dir).map_err(|e| DriverError::io(format!("removing {}", dir.display()), e))?;
+            remove_dir_atomically(&dir)
+                .map_err(|e| DriverError::io(format!("removing {}", dir.display()), e))?;
             self.records.remove(id)?;
             dir
         };
@@ -202,7 +235,11 @@ impl GraphDriver for VfsDriver {
 
     fn diff(&self, id: &LayerId, out: &mut dyn Write) -> Result<u64, DriverError> {
         let dir = self.require(id)?;
-        let parent_dir = self.records.parent(id)?.map(|p| self.require(&p)).transpose()?;
+        let parent_dir = self
+            .records
+            .parent(id)?
+            .map(|p| self.require(&p))
+            .transpose()?;
         write_naive_diff(parent_dir.as_deref(), &dir, out)
     }
 
@@ -213,16 +250,23 @@ impl GraphDriver for VfsDriver {
 
     fn usage(&self, id: &LayerId) -> Result<Usage, DriverError> {
         let dir = self.require(id)?;
-        usage::tree_usage(&dir).map_err(|e| DriverError::io(format!("measuring {}", dir.display()), e))
+        usage::tree_usage(&dir)
+            .map_err(|e| DriverError::io(format!("measuring {}", dir.display()), e))
     }
 
     fn status(&self) -> Vec<(String, String)> {
-        vec![("Backing Filesystem".into(), statfs::backing_fs_name(&self.home))]
+        vec![(
+            "Backing Filesystem".into(),
+            statfs::backing_fs_name(&self.home),
+        )]
     }
 
     fn metadata(&self, id: &LayerId) -> Result<BTreeMap<String, String>, DriverError> {
         let dir = self.require(id)?;
-        Ok(BTreeMap::from([("Dir".to_string(), dir.to_string_lossy().into_owned())]))
+        Ok(BTreeMap::from([(
+            "Dir".to_string(),
+            dir.to_string_lossy().into_owned(),
+        )]))
     }
 
     fn layers(&self) -> Result<Vec<LayerId>, DriverError> {
@@ -230,7 +274,11 @@ impl GraphDriver for VfsDriver {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dirs).map_err(ctx)? {
             let entry = entry.map_err(ctx)?;
-            if let Some(id) = entry.file_name().to_str().and_then(|n| LayerId::new(n).ok()) {
+            if let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| LayerId::new(n).ok())
+            {
                 out.push(id);
             }
         }

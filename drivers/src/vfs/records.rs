@@ -31,9 +31,15 @@ impl Records {
 
     /// Record `id`'s parent.
     pub(crate) fn write(&self, id: &LayerId, parent: Option<&LayerId>) -> Result<(), DriverError> {
-        let rec = Record { parent: parent.map(|p| p.to_string()) };
-        let bytes = serde_json::to_vec(&rec)
-            .map_err(|e| DriverError::io(format!("encoding the record of layer {id}"), io::Error::other(e)))?;
+        let rec = Record {
+            parent: parent.map(|p| p.to_string()),
+        };
+        let bytes = serde_json::to_vec(&rec).map_err(|e| {
+            DriverError::io(
+                format!("encoding the record of layer {id}"),
+                io::Error::other(e),
+            )
+        })?;
         let path = self.path(id);
         atomic::write_file(&path, &bytes)
             .map_err(|e| DriverError::io(format!("writing {}", path.display()), e))
@@ -61,7 +67,9 @@ impl Records {
         for entry in fs::read_dir(&self.dir).map_err(ctx)? {
             let entry = entry.map_err(ctx)?;
             let name = entry.file_name();
-            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
             let Ok(id) = LayerId::new(stem) else { continue };
             out.push((id, read_record(&entry.path())?));
         }
