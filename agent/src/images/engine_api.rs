@@ -1,43 +1,153 @@
-//! The engine's image methods (what `docker load/images/inspect/tag/rmi/history` reach).
-//! (Skeleton: filled in by the image-store work.)
+//! The engine's image methods (what `docker load/images/inspect/tag/rmi/history` reach). Each
+//! runs its blocking work (files, the database, the driver) on the blocking pool.
 
+use std::io::BufReader;
 use std::pin::Pin;
 
 use tokio::io::AsyncRead;
+use tokio_util::io::SyncIoBridge;
 
+use super::details::{self, ImageView};
+use super::reference::Reference;
+use super::{delete, load, lookup, records};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::model::{HistoryEntry, ImageDeleteItem, ImageDetails, ImageSummary, LoadReport};
+use crate::layers::records as layer_records;
+use crate::model::{
+    GraphDriverData, HistoryEntry, ImageDeleteItem, ImageDetails, ImageSummary, LoadReport,
+};
 
 impl Engine {
     /// `docker load`: a docker-archive (`docker save` format) or OCI-layout tar, layers gzip,
     /// zstd or uncompressed. All or nothing: on any error nothing of the archive is kept.
-    pub async fn load_images(&self, _archive: Pin<Box<dyn AsyncRead + Send>>) -> Result<LoadReport> {
-        Err(EngineError::Internal("load_images: not implemented yet".into()))
+    pub async fn load_images(&self, archive: Pin<Box<dyn AsyncRead + Send>>) -> Result<LoadReport> {
+        let input = BufReader::with_capacity(1024 * 1024, SyncIoBridge::new(archive));
+        self.blocking("load", move |engine| {
+            load::load(&engine.inner.images, &engine.inner.layers, input)
+        })
+        .await
     }
 
     /// `docker images`.
     pub async fn list_images(&self) -> Result<Vec<ImageSummary>> {
-        Err(EngineError::Internal("list_images: not implemented yet".into()))
+        self.blocking("images", |engine| engine.inner.db.read(details::list))
+            .await
     }
 
     /// `docker image inspect NAME|ID|ID-PREFIX`.
-    pub async fn inspect_image(&self, _name: &str) -> Result<ImageDetails> {
-        Err(EngineError::Internal("inspect_image: not implemented yet".into()))
+    pub async fn inspect_image(&self, name: &str) -> Result<ImageDetails> {
+        let name = name.to_string();
+        self.blocking("image inspect", move |engine| {
+            engine.inspect_image_blocking(&name)
+        })
+        .await
     }
 
     /// `docker tag SOURCE REPO[:TAG]`.
-    pub async fn tag_image(&self, _source: &str, _repo: &str, _tag: Option<&str>) -> Result<()> {
-        Err(EngineError::Internal("tag_image: not implemented yet".into()))
+    pub async fn tag_image(&self, source: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        let (source, repo, tag) = (
+            source.to_string(),
+            repo.to_string(),
+            tag.map(str::to_string),
+        );
+        self.blocking("tag", move |engine| {
+            let target = Reference::parse_normalized(&repo)?;
+            if target.digest().is_some() {
+                return Err(EngineError::InvalidArgument(
+                    "refusing to create a tag with a digest reference".into(),
+                ));
+            }
+            let target = match tag.as_deref().filter(|t| !t.is_empty()) {
+                Some(tag) => target.with_tag(tag)?,
+                None => target.with_default_tag(),
+            };
+            engine.inner.db.write("tagging an image", |tx| {
+                let found = lookup::find(tx, &source)?;
+                records::set_ref(tx, &target.to_string(), found.id.as_str())?;
+                tracing::info!(image = %found.id, tag = %target, "tagged");
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// `docker rmi [-f] NAME`.
-    pub async fn remove_image(&self, _name: &str, _force: bool, _noprune: bool) -> Result<Vec<ImageDeleteItem>> {
-        Err(EngineError::Internal("remove_image: not implemented yet".into()))
+    pub async fn remove_image(
+        &self,
+        name: &str,
+        force: bool,
+        _noprune: bool,
+    ) -> Result<Vec<ImageDeleteItem>> {
+        let name = name.to_string();
+        self.blocking("rmi", move |engine| {
+            delete::remove(&engine.inner.layers, &name, force)
+        })
+        .await
     }
 
     /// `docker history NAME`.
-    pub async fn image_history(&self, _name: &str) -> Result<Vec<HistoryEntry>> {
-        Err(EngineError::Internal("image_history: not implemented yet".into()))
+    pub async fn image_history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        let name = name.to_string();
+        self.blocking("history", move |engine| {
+            engine.inner.db.read(|conn| {
+                let found = lookup::find(conn, &name)?;
+                ImageView::load(conn, &found.id)?.history(conn)
+            })
+        })
+        .await
+    }
+
+    fn inspect_image_blocking(&self, name: &str) -> Result<ImageDetails> {
+        let (view, history, top) = self.inner.db.read(|conn| {
+            let found = lookup::find(conn, name)?;
+            let view = ImageView::load(conn, &found.id)?;
+            let history = view.history(conn)?;
+            let top = match &view.record.top_layer {
+                Some(chain) => layer_records::get(conn, chain)?,
+                None => None,
+            };
+            Ok((view, history, top))
+        })?;
+        let driver = &self.inner.driver;
+        let data = match &top {
+            Some(layer) => driver.metadata(&layer.cache_id)?,
+            None => Default::default(),
+        };
+        let config = &view.config;
+        Ok(ImageDetails {
+            id: view.record.id.to_string(),
+            repo_tags: view.repo_tags(),
+            repo_digests: view.repo_digests(),
+            parent: view.record.parent_id.clone().unwrap_or_default(),
+            comment: config.comment.clone().unwrap_or_default(),
+            created: view.created(),
+            author: config.author.clone().unwrap_or_default(),
+            architecture: config.architecture.clone().unwrap_or_default(),
+            os: config.os.clone().unwrap_or_default(),
+            size: view.record.size,
+            config: config.runtime_config(),
+            layers: config
+                .diff_ids(view.record.id.as_str())?
+                .iter()
+                .map(|d| d.to_string())
+                .collect(),
+            graph_driver: GraphDriverData {
+                name: driver.name().to_string(),
+                data,
+            },
+            history,
+        })
+    }
+
+    /// Run `work` on the blocking pool with a clone of the engine.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(&Engine) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || work(&engine))
+            .await
+            .map_err(|e| EngineError::Internal(format!("{what} task: {e}")))?
     }
 }

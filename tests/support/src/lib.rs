@@ -4,3 +4,5 @@
 
 pub mod daemon;
 pub mod docker_cli;
+pub mod hostile;
+pub mod image_builder;
