@@ -12,14 +12,27 @@ use strata_agent::model;
 /// The product name shown by `docker version` (`Server: Strata ...`).
 pub const PLATFORM_NAME: &str = "Strata";
 
+/// Docker reports architectures by Go's names (`amd64`, `arm64`) in `docker version`.
+pub fn go_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" | "i686" | "i386" => "386",
+        "s390x" => "s390x",
+        "riscv64" | "riscv64gc" => "riscv64",
+        other => other,
+    }
+}
+
 /// `docker version` server part.
 pub fn version(v: &model::VersionInfo) -> SystemVersion {
+    let arch = go_arch(&v.arch).to_string();
     let details: HashMap<String, String> = [
         ("ApiVersion", v.api_version.as_str()),
         ("MinAPIVersion", v.min_api_version.as_str()),
         ("GitCommit", v.git_commit.as_str()),
         ("Os", v.os.as_str()),
-        ("Arch", v.arch.as_str()),
+        ("Arch", arch.as_str()),
         ("KernelVersion", v.kernel_version.as_str()),
         ("Experimental", "false"),
     ]
@@ -41,7 +54,7 @@ pub fn version(v: &model::VersionInfo) -> SystemVersion {
         git_commit: Some(v.git_commit.clone()),
         go_version: Some(String::new()),
         os: Some(v.os.clone()),
-        arch: Some(v.arch.clone()),
+        arch: Some(arch.clone()),
         kernel_version: Some(v.kernel_version.clone()),
         experimental: Some(false),
         build_time: None,

@@ -2,6 +2,7 @@
 //! logs in a file, the stock docker CLI pointed at it, and clean-up that leaves nothing behind
 //! (containers, mounts, files).
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -264,6 +265,41 @@ impl StrataDaemon {
             .with_context(|| format!("sqlite3 printed {text:?} for {table}"))
     }
 
+    /// What the daemon has on disk, in its metadata and in the mount table, for before/after
+    /// comparisons ("nothing new", "nothing left").
+    pub fn snapshot(&self) -> Result<StoreSnapshot> {
+        let mut paths = BTreeSet::new();
+        list_tree(&self.data_root, &self.data_root, SNAPSHOT_DEPTH, &mut paths)?;
+        list_tree(&self.exec_root, &self.exec_root, SNAPSHOT_DEPTH, &mut paths)?;
+        // The database's own files change with every write; the socket is the API's.
+        paths.retain(|p| {
+            let name = p.to_string_lossy();
+            !(name.starts_with("data/strata.db") || name == "exec/strata.sock")
+        });
+        // Empty top-level directories (`data/containers`, `exec/runtime`, ...) are the store's
+        // skeleton, created on first use: they are not anything's remains.
+        let skeleton = paths
+            .iter()
+            .filter(|p| p.components().count() == 2)
+            .filter(|p| {
+                let full = self.base_path.join(p);
+                full.is_dir()
+                    && std::fs::read_dir(&full)
+                        .map(|mut d| d.next().is_none())
+                        .unwrap_or(false)
+            })
+            .cloned()
+            .collect();
+        Ok(StoreSnapshot {
+            paths,
+            skeleton,
+            images: self.db_count("images")?,
+            layers: self.db_count("layers")?,
+            containers: self.db_count("containers")?,
+            mounts: self.leftover_mounts(),
+        })
+    }
+
     /// Send SIGTERM and wait for the daemon to exit; returns its exit status. Fails when it does
     /// not exit in time (it is then killed) or leaves its socket behind.
     pub fn stop(&mut self) -> Result<ExitStatus> {
@@ -359,6 +395,95 @@ impl Drop for StrataDaemon {
             }
         }
     }
+}
+
+/// How deep [`StrataDaemon::snapshot`] lists the roots: deep enough to see every layer and
+/// container directory (`data/<driver>/dir/<id>`, `data/overlay2/<id>/diff`), not their content.
+const SNAPSHOT_DEPTH: usize = 3;
+
+/// The daemon's footprint at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreSnapshot {
+    /// Paths under the data and exec roots (relative to the test root, `data/...`, `exec/...`),
+    /// down to [`SNAPSHOT_DEPTH`] levels.
+    pub paths: BTreeSet<PathBuf>,
+    /// Empty directories directly under the data or exec root (ignored when new).
+    pub skeleton: BTreeSet<PathBuf>,
+    /// Rows in the metadata tables.
+    pub images: i64,
+    pub layers: i64,
+    pub containers: i64,
+    /// Mount points under the test root.
+    pub mounts: Vec<PathBuf>,
+}
+
+impl StoreSnapshot {
+    /// What differs from `before`, in words; empty when nothing does.
+    pub fn diff_from(&self, before: &StoreSnapshot) -> String {
+        let mut out = String::new();
+        for p in self
+            .paths
+            .difference(&before.paths)
+            .filter(|p| !self.skeleton.contains(*p))
+        {
+            out.push_str(&format!("  new path: {}\n", p.display()));
+        }
+        for p in before.paths.difference(&self.paths) {
+            out.push_str(&format!("  gone path: {}\n", p.display()));
+        }
+        for (what, a, b) in [
+            ("images", before.images, self.images),
+            ("layers", before.layers, self.layers),
+            ("containers", before.containers, self.containers),
+        ] {
+            if a != b {
+                out.push_str(&format!("  {what} rows: {a} -> {b}\n"));
+            }
+        }
+        if self.mounts != before.mounts {
+            out.push_str(&format!(
+                "  mounts: {:?} -> {:?}\n",
+                before.mounts, self.mounts
+            ));
+        }
+        out
+    }
+
+    /// Fail with the differences unless this equals `before`.
+    pub fn assert_same_as(&self, before: &StoreSnapshot, what: &str) -> Result<()> {
+        let diff = self.diff_from(before);
+        if diff.is_empty() {
+            Ok(())
+        } else {
+            bail!("{what}: the daemon's footprint changed:\n{diff}")
+        }
+    }
+}
+
+/// Add the paths under `dir` (relative to `dir`'s parent) to `out`, `depth` levels down.
+/// Symlinks are listed, not followed.
+fn list_tree(top: &Path, dir: &Path, depth: usize, out: &mut BTreeSet<PathBuf>) -> Result<()> {
+    if depth == 0 {
+        return Ok(());
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    let base = top.parent().unwrap_or(top);
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        let path = entry.path();
+        out.insert(path.strip_prefix(base).unwrap_or(&path).to_path_buf());
+        let file_type = entry
+            .file_type()
+            .with_context(|| format!("stat {}", path.display()))?;
+        if file_type.is_dir() {
+            list_tree(top, &path, depth - 1, out)?;
+        }
+    }
+    Ok(())
 }
 
 /// Ask `/_ping` on a unix socket; Ok when it answers `200 OK`.
