@@ -20,11 +20,12 @@ pub fn mounts() -> io::Result<Vec<MountEntry>> {
     Ok(text.lines().filter_map(parse_line).collect())
 }
 
-/// Mounts whose mount point is `dir` or below it, deepest first (the order to unmount them).
+/// Mounts strictly below `dir` (not `dir` itself, which may be a filesystem an operator
+/// mounted for us), deepest first: the order to unmount them in.
 pub fn mounts_under(dir: &Path) -> io::Result<Vec<MountEntry>> {
     let mut found: Vec<MountEntry> = mounts()?
         .into_iter()
-        .filter(|m| m.mount_point.starts_with(dir))
+        .filter(|m| m.mount_point != dir && m.mount_point.starts_with(dir))
         .collect();
     found.sort_by_key(|m| std::cmp::Reverse(m.mount_point.components().count()));
     Ok(found)
@@ -56,7 +57,7 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'\\'
-            && i + 3 < bytes.len() + 0
+            && i + 3 < bytes.len()
             && bytes[i + 1..i + 4]
                 .iter()
                 .all(|b| (b'0'..=b'7').contains(b))

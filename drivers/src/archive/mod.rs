@@ -32,3 +32,6 @@ pub enum WhiteoutMode {
     /// xattr `trusted.overlay.opaque=y` on its directory.
     Overlay,
 }
+
+#[cfg(test)]
+mod tests;

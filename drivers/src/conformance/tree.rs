@@ -119,3 +119,54 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
         diffs.join("\n")
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fsutil::meta;
+
+    fn make(root: &Path, linked: bool) {
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::write(root.join("d/a"), b"a").unwrap();
+        if linked {
+            std::fs::hard_link(root.join("d/a"), root.join("d/b")).unwrap();
+        } else {
+            std::fs::write(root.join("d/b"), b"a").unwrap();
+        }
+        let t = FileTime { secs: 5, nanos: 6 };
+        for f in ["d/a", "d/b"] {
+            meta::set_times(&root.join(f), t, t).unwrap();
+        }
+    }
+
+    #[test]
+    fn compare_sees_what_matters() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        make(a.path(), true);
+        make(b.path(), true);
+        assert!(tree_differences(a.path(), b.path()).is_empty());
+
+        xattr::set(&b.path().join("d/a"), std::ffi::OsStr::new("user.x"), b"1").unwrap();
+        assert_eq!(
+            tree_differences(a.path(), b.path()).len(),
+            2,
+            "xattr on a hard-linked file"
+        );
+
+        let c = tempfile::tempdir().unwrap();
+        make(c.path(), false);
+        assert!(
+            !tree_differences(a.path(), c.path()).is_empty(),
+            "hard-link groups compared"
+        );
+
+        let t = FileTime { secs: 5, nanos: 7 };
+        meta::set_times(&c.path().join("d/a"), t, t).unwrap();
+        let d = tree_differences(b.path(), c.path());
+        assert!(
+            d.iter().any(|l| l.starts_with("d/a")),
+            "mtime compared: {d:?}"
+        );
+    }
+}

@@ -337,8 +337,10 @@ impl GraphDriver for Overlay2Driver {
                 Ok(())
             }
             Some(0) => {
-                let merged = self.paths(id).merged();
-                if mountinfo::is_mount_point(&merged).unwrap_or(false) {
+                // Layers without parents were never mounted. `unmount` of a path that is not
+                // mounted is fine, so no mount-table lookup is needed.
+                if !self.lower(id)?.is_empty() {
+                    let merged = self.paths(id).merged();
                     unmount(&merged).map_err(io_ctx(format!("unmounting {}", merged.display())))?;
                     debug!(layer = %id, "overlay unmounted");
                 }

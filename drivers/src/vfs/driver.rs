@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tracing::{debug, warn};
@@ -97,11 +98,10 @@ impl VfsDriver {
             return Err(DriverError::AlreadyExists(id.clone()));
         }
         let parent_dir = parent.map(|p| self.require(p)).transpose()?;
-        let tmp = self.dirs.join(format!("{TMP_PREFIX}{id}"));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp)
-                .map_err(|e| DriverError::io(format!("removing {}", tmp.display()), e))?;
-        }
+        // A name of its own per attempt: two creates racing for one id never share a tree.
+        static ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+        let attempt = ATTEMPTS.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dirs.join(format!("{TMP_PREFIX}{id}-{attempt}"));
         let result = self.build_and_commit(id, parent, parent_dir.as_deref(), &tmp);
         if result.is_err() {
             let _ = fs::remove_dir_all(&tmp);
