@@ -57,7 +57,7 @@ start_daemon() {
   [ -e /dev/fuse ] || die "/dev/fuse is missing: zfs-fuse needs FUSE"
   rm -f "$pidfile"
   say "starting zfs-fuse (pid file $pidfile)"
-  zfs-fuse --pidfile "$pidfile" --enable-xattr 2>/dev/null \
+  zfs-fuse --pidfile "$pidfile" --enable-xattr --no-kstat-mount 2>/dev/null \
     || die "zfs-fuse did not start (is another one running, or is a stale pid file in the way?)"
   local i
   for i in $(seq 1 100); do
