@@ -140,7 +140,13 @@ impl CaseDataset {
 impl Drop for CaseDataset {
     fn drop(&mut self) {
         if let Err(e) = destroy_tree(&self.name) {
-            eprintln!("destroying the case dataset {}: {e}", self.name);
+            let msg = format!("destroying the case dataset {}: {e}", self.name);
+            // Leftovers fail the case, unless it is failing already.
+            if std::thread::panicking() {
+                eprintln!("{msg}");
+            } else {
+                panic!("{msg}");
+            }
         }
     }
 }
@@ -160,3 +166,290 @@ fn zfs_fixture() -> impl Fn() -> DriverFixture {
 }
 
 strata_drivers::conformance_suite!(zfs, super::zfs_fixture());
+
+/// A case of the zfs-specific tests below: the fixture and its dataset (fields drop in order, so
+/// the fixture unmounts before the dataset is destroyed).
+struct ZfsCase {
+    fixture: DriverFixture,
+    dataset: CaseDataset,
+}
+
+impl ZfsCase {
+    fn new() -> ZfsCase {
+        let (fsname, root) = store();
+        sweep_dead_runs(&fsname);
+        let dataset = CaseDataset::create(&fsname);
+        let opts = BTreeMap::from([("zfs.fsname".to_string(), dataset.name.clone())]);
+        ZfsCase {
+            fixture: DriverFixture::in_dir("zfs", &root, opts),
+            dataset,
+        }
+    }
+
+    /// Every dataset and snapshot below the case dataset, by name (the case dataset itself left
+    /// out).
+    fn zfs_contents(&self) -> Vec<String> {
+        let listing = zfs(&[
+            "list",
+            "-H",
+            "-r",
+            "-t",
+            "all",
+            "-o",
+            "name",
+            &self.dataset.name,
+        ])
+        .expect("zfs list");
+        listing
+            .lines()
+            .filter(|n| *n != self.dataset.name)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A second driver on the same home and dataset, as a restarted agent opens it.
+    fn reopen(&self) -> std::sync::Arc<dyn strata_drivers::GraphDriver> {
+        let opts = strata_drivers::DriverOptions {
+            home: self.fixture.home().to_path_buf(),
+            storage_opt: BTreeMap::from([("zfs.fsname".to_string(), self.dataset.name.clone())]),
+        };
+        strata_drivers::open_driver("zfs", &opts).expect("reopen the zfs driver")
+    }
+}
+
+/// What only the zfs driver promises: inspect data, status, options, crash repair.
+mod zfs_specific {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use strata_drivers::{open_driver, CreateOpts, DriverError, DriverOptions};
+
+    use super::{zfs, ZfsCase};
+
+    /// `docker inspect` shows `GraphDriver.Data` as the seed's Listing 4: Dataset and Mountpoint.
+    #[test]
+    fn inspect_data_is_dataset_and_mountpoint() {
+        let case = ZfsCase::new();
+        let d = case.fixture.driver();
+        let id = case.fixture.id("inspect");
+        d.create(&id, None).expect("create");
+        let meta = d.metadata(&id).expect("metadata");
+        let home = std::fs::canonicalize(case.fixture.home()).expect("home");
+        let expected = BTreeMap::from([
+            (
+                "Dataset".to_string(),
+                format!("{}/inspect", case.dataset.name),
+            ),
+            (
+                "Mountpoint".to_string(),
+                home.join("graph/inspect").display().to_string(),
+            ),
+        ]);
+        assert_eq!(meta, expected);
+        let path = d.get(&id).expect("get");
+        assert_eq!(
+            path.display().to_string(),
+            meta["Mountpoint"],
+            "get mounts where inspect says"
+        );
+        d.put(&id).expect("put");
+        d.remove(&id).expect("remove");
+    }
+
+    /// `docker info` names the pool, its health, the parent dataset and its space, as moby does.
+    #[test]
+    fn status_names_pool_parent_and_space() {
+        let case = ZfsCase::new();
+        let status = case.fixture.driver().status();
+        let keys: Vec<&str> = status.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "Zpool",
+                "Zpool Health",
+                "Parent Dataset",
+                "Space Used By Parent",
+                "Space Available",
+                "Parent Quota",
+                "Compression"
+            ]
+        );
+        let value = |k: &str| {
+            status
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let pool = case
+            .dataset
+            .name
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert_eq!(value("Zpool"), pool);
+        assert_eq!(value("Zpool Health"), "ONLINE");
+        assert_eq!(value("Parent Dataset"), case.dataset.name);
+        assert!(
+            value("Space Available").parse::<u64>().expect("bytes") > 0,
+            "{status:?}"
+        );
+        assert!(
+            value("Space Used By Parent").parse::<u64>().is_ok(),
+            "{status:?}"
+        );
+        assert_eq!(value("Parent Quota"), "no");
+    }
+
+    /// Without `zfs.fsname`, or with a dataset that does not exist, the driver refuses to open
+    /// and says what is wrong.
+    #[test]
+    fn missing_or_unknown_parent_dataset_is_refused_clearly() {
+        let case = ZfsCase::new();
+        let home = case.fixture.root().join("other-home");
+        let err = open_driver("zfs", &DriverOptions::new(&home))
+            .err()
+            .expect("opened without zfs.fsname");
+        assert!(
+            matches!(err, DriverError::InvalidOption { .. })
+                && err.to_string().contains("zfs.fsname"),
+            "{err}"
+        );
+        let missing = format!("{}/not-there", case.dataset.name);
+        let opts = DriverOptions {
+            home: home.clone(),
+            storage_opt: BTreeMap::from([("zfs.fsname".to_string(), missing.clone())]),
+        };
+        let err = open_driver("zfs", &opts)
+            .err()
+            .expect("opened on a missing dataset");
+        assert!(
+            err.to_string().contains(&missing) && err.to_string().contains("does not exist"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&home).expect("remove the other home");
+    }
+
+    /// `--storage-opt size=` on a container layer becomes a ZFS quota; unknown options are refused.
+    #[test]
+    fn size_option_becomes_a_quota() {
+        let case = ZfsCase::new();
+        let d = case.fixture.driver();
+        let base = case.fixture.id("q-base");
+        d.create(&base, None).expect("create");
+        let rw = case.fixture.id("q-rw");
+        let mut opts = CreateOpts::default();
+        opts.storage_opt.insert("size".into(), "64M".into());
+        d.create_rw(&rw, Some(&base), &opts)
+            .expect("create_rw with size");
+        let quota = zfs(&[
+            "get",
+            "-Hp",
+            "-o",
+            "value",
+            "quota",
+            &format!("{}/q-rw", case.dataset.name),
+        ])
+        .expect("quota");
+        assert_eq!(quota.trim(), (64u64 << 20).to_string());
+        let mut bad = CreateOpts::default();
+        bad.storage_opt.insert("colour".into(), "red".into());
+        let err = d
+            .create_rw(&case.fixture.id("q-bad"), Some(&base), &bad)
+            .err()
+            .expect("unknown option accepted");
+        assert!(matches!(err, DriverError::InvalidOption { .. }), "{err}");
+        assert!(!d.exists(&case.fixture.id("q-bad")));
+        d.remove(&rw).expect("remove rw");
+        d.remove(&base).expect("remove base");
+        assert_eq!(
+            case.zfs_contents(),
+            Vec::<String>::new(),
+            "datasets or snapshots left behind"
+        );
+    }
+
+    /// A crash between snapshot and clone leaves a snapshot of the parent: creating the child
+    /// again works, and removing layers leaves no dataset or snapshot behind.
+    #[test]
+    fn interrupted_create_is_repaired() {
+        let case = ZfsCase::new();
+        let d = case.fixture.driver();
+        let parent = case.fixture.id("ic-parent");
+        let child = case.fixture.id("ic-child");
+        d.create(&parent, None).expect("create parent");
+        zfs(&[
+            "snapshot",
+            &format!("{}/ic-parent@ic-child", case.dataset.name),
+        ])
+        .expect("snapshot");
+        zfs(&[
+            "snapshot",
+            &format!("{}/ic-parent@never-cloned", case.dataset.name),
+        ])
+        .expect("snapshot");
+        d.create(&child, Some(&parent))
+            .expect("create child over a leftover snapshot");
+        assert_eq!(d.parent(&child).expect("parent"), Some(parent.clone()));
+        assert_eq!(
+            d.layers().expect("layers"),
+            vec![child.clone(), parent.clone()]
+        );
+        d.remove(&child).expect("remove child");
+        d.remove(&parent)
+            .expect("remove parent with a leftover snapshot");
+        assert_eq!(
+            case.zfs_contents(),
+            Vec::<String>::new(),
+            "datasets or snapshots left behind"
+        );
+    }
+
+    /// A restarted agent adopts the mounts of layers still in use and unmounts the rest; a
+    /// dataset it has no record of is listed so it can be removed.
+    #[test]
+    fn restart_adopts_in_use_mounts_and_lists_orphans() {
+        let case = ZfsCase::new();
+        let d = case.fixture.driver();
+        let kept = case.fixture.id("rs-kept");
+        let dropped = case.fixture.id("rs-dropped");
+        d.create(&kept, None).expect("create");
+        d.create(&dropped, None).expect("create");
+        let kept_path = d.get(&kept).expect("get");
+        std::fs::write(kept_path.join("f"), b"running").expect("write");
+        let dropped_path = d.get(&dropped).expect("get");
+
+        // The agent dies holding both; the next one knows only `kept` is in use.
+        let d2 = case.reopen();
+        let mut listed = d2.layers().expect("layers");
+        listed.sort();
+        assert_eq!(listed, vec![dropped.clone(), kept.clone()]);
+        d2.reconcile_mounts(std::slice::from_ref(&kept))
+            .expect("reconcile");
+        assert_eq!(
+            std::fs::read(kept_path.join("f")).expect("still mounted"),
+            b"running"
+        );
+        assert!(
+            !Path::new(&dropped_path).exists(),
+            "the unused layer is still mounted"
+        );
+        assert!(
+            matches!(d2.remove(&kept), Err(DriverError::Busy(_))),
+            "removed an adopted layer"
+        );
+        d2.put(&kept).expect("release the adopted use");
+        assert!(
+            !kept_path.exists(),
+            "still mounted after the adopted use was released"
+        );
+        d2.remove(&dropped).expect("remove the orphan");
+        d2.remove(&kept).expect("remove");
+        assert_eq!(
+            case.zfs_contents(),
+            Vec::<String>::new(),
+            "datasets or snapshots left behind"
+        );
+    }
+}
