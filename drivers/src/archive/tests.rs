@@ -223,3 +223,17 @@ fn stream_edges() {
         "{err}"
     );
 }
+
+#[test]
+fn dir_recreated_over_a_whiteout_is_opaque() {
+    let dest = tempfile::tempdir().unwrap();
+    let tar = tar_of(&[(".wh.d", Some(b"")), ("d/", None), ("d/x", Some(b"x"))]);
+    apply_tar(dest.path(), tar.as_slice(), WhiteoutMode::Overlay).unwrap();
+    let opaque = xattr::get(&dest.path().join("d"), OsStr::new("trusted.overlay.opaque")).unwrap();
+    assert_eq!(
+        opaque.as_deref(),
+        Some(&b"y"[..]),
+        "the parent's d would show through"
+    );
+    assert_eq!(listing(&dest.path().join("d")), vec!["x"]);
+}

@@ -11,7 +11,7 @@ use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use tracing::{debug, warn};
@@ -131,7 +131,10 @@ impl<'a> Unpacker<'a> {
                 let kind = if is_dir {
                     self.make_dir(&shown, &abs)?;
                     FileKind::Dir
-                } else if entry_type.is_file() || entry_type == tar::EntryType::Continuous {
+                } else if entry_type.is_file()
+                    || entry_type == tar::EntryType::Continuous
+                    || entry_type.is_gnu_sparse()
+                {
                     self.make_file(&shown, &abs, entry, meta.size)?;
                     self.total += meta.size;
                     FileKind::Regular
@@ -230,8 +233,17 @@ impl<'a> Unpacker<'a> {
     }
 
     fn make_dir(&self, shown: &str, abs: &Path) -> Result<(), ArchiveError> {
+        // A directory replacing an overlay whiteout (`.wh.d` then `d/` in one tar) is a new
+        // directory: the parent's `d` must not show through, so it is opaque.
+        let over_whiteout = self.mode == WhiteoutMode::Overlay
+            && matches!(meta::lstat_opt(abs), Ok(Some(md))
+                if FileKind::of(&md) == FileKind::Char && md.rdev() == 0);
         if !self.replace(shown, abs, true)? {
             fs::create_dir(abs).map_err(|e| self.write_err(shown, abs, e))?;
+        }
+        if over_whiteout {
+            xattr::set(abs, OsStr::new(OVERLAY_OPAQUE_XATTR), b"y")
+                .map_err(|e| self.write_err(shown, abs, e))?;
         }
         Ok(())
     }

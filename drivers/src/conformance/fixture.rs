@@ -20,6 +20,7 @@ pub const CANARY_CONTENT: &[u8] = b"the canary is alive\n";
 pub struct DriverFixture {
     driver: Arc<dyn GraphDriver>,
     name: String,
+    storage_opt: BTreeMap<String, String>,
     root: PathBuf,
     home: PathBuf,
     canary: PathBuf,
@@ -50,7 +51,7 @@ impl DriverFixture {
         std::fs::write(canary.join(CANARY_FILE), CANARY_CONTENT).expect("writing the canary file");
         let opts = DriverOptions {
             home: home.clone(),
-            storage_opt,
+            storage_opt: storage_opt.clone(),
         };
         let driver = match open_driver(name, &opts) {
             Ok(d) => d,
@@ -62,6 +63,7 @@ impl DriverFixture {
         DriverFixture {
             driver,
             name: name.to_string(),
+            storage_opt,
             root,
             home,
             canary,
@@ -81,6 +83,16 @@ impl DriverFixture {
     /// The driver under test.
     pub fn driver(&self) -> &Arc<dyn GraphDriver> {
         &self.driver
+    }
+
+    /// A second driver instance on the same home, as a restarted agent opens it.
+    pub fn reopen(&self) -> Arc<dyn GraphDriver> {
+        let opts = DriverOptions {
+            home: self.home.clone(),
+            storage_opt: self.storage_opt.clone(),
+        };
+        open_driver(&self.name, &opts)
+            .unwrap_or_else(|e| panic!("reopening the {} driver: {e}", self.name))
     }
 
     /// The driver's name.

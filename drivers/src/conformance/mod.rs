@@ -51,6 +51,7 @@ macro_rules! conformance_suite {
                 diff_apply_roundtrip,
                 refcounting,
                 concurrent_users,
+                reconcile_after_restart,
                 hostile_path_escape,
                 hostile_symlink_escape,
                 hostile_through_symlink,

@@ -45,7 +45,11 @@ impl Overlay2Driver {
                 reason: "overlay2 takes no storage options yet".into(),
             });
         }
-        let home = opts.home.clone();
+        fs::create_dir_all(&opts.home)
+            .map_err(io_ctx(format!("creating {}", opts.home.display())))?;
+        // The mount table names real paths: compare against the real home.
+        let home = fs::canonicalize(&opts.home)
+            .map_err(io_ctx(format!("resolving {}", opts.home.display())))?;
         super::probe::check(&home).map_err(|reason| DriverError::Unsupported {
             driver: "overlay2",
             reason,
