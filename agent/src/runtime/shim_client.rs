@@ -305,7 +305,8 @@ async fn read_events(mut reader: OwnedReadHalf, events: mpsc::Sender<ShimEvent>,
     }
 }
 
-/// Stdin and resizes to the shim. Dropping the stdin sender sends `CloseStdin`.
+/// Stdin and resizes to the shim, in the order sent (a resize queued before stdin data goes
+/// first). Dropping the stdin sender sends `CloseStdin`.
 async fn write_requests(
     mut writer: OwnedWriteHalf,
     mut stdin: Option<mpsc::Receiver<Bytes>>,
@@ -313,7 +314,16 @@ async fn write_requests(
 ) {
     let mut resize_open = true;
     loop {
+        // Biased, resizes first: a resize sent before some stdin reaches the shim before it.
         let frame = tokio::select! {
+            biased;
+            size = resize.recv(), if resize_open => match size {
+                Some((rows, cols)) => encode(FrameKind::Resize, &encode_resize(rows, cols)),
+                None => {
+                    resize_open = false;
+                    continue;
+                }
+            },
             data = recv_stdin(&mut stdin), if stdin.is_some() => match data {
                 Some(bytes) => {
                     let mut frames = Vec::with_capacity(bytes.len() + HEADER_LEN);
@@ -325,13 +335,6 @@ async fn write_requests(
                 None => {
                     stdin = None;
                     encode(FrameKind::CloseStdin, b"")
-                }
-            },
-            size = resize.recv(), if resize_open => match size {
-                Some((rows, cols)) => encode(FrameKind::Resize, &encode_resize(rows, cols)),
-                None => {
-                    resize_open = false;
-                    continue;
                 }
             },
             else => return,
