@@ -124,12 +124,14 @@ fn register_layers(
     plan: &ImagePlan,
 ) -> Result<Vec<LayerRecord>> {
     let mut stack: Vec<LayerRecord> = Vec::with_capacity(plan.layers.len());
-    for (source, diff_id) in plan.layers.iter().zip(&plan.diff_ids) {
+    let total = plan.layers.len();
+    for (index, (source, diff_id)) in plan.layers.iter().zip(&plan.diff_ids).enumerate() {
+        let label = format!("{} of {total} ({})", index + 1, source.name);
         let registered = layers.register(
             pins,
             stack.last(),
             diff_id,
-            &source.name,
+            &label,
             || open_blob(source),
             |blob| verify_blob(source, blob),
         )?;
