@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use strata_drivers::LayerId;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::containers::exit::finish_run;
 use crate::containers::live::{is_active, Container};
@@ -38,11 +38,11 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
         }
         let end = exit_from_files(&c);
         warn!(id = %c.id, exit_code = end.exit_code, error = %end.error, "container ended while the agent was away");
-        let runtime = shared.runtime.clone();
-        let id = c.id.clone();
-        handle.spawn(async move {
-            let _ = runtime.delete(&id, true).await;
-        });
+        // Recovery runs on a blocking thread of the engine's runtime (`Engine::open`), where
+        // waiting for one short runtime call is allowed; done now, so open returns clean.
+        if let Err(e) = handle.block_on(shared.runtime.delete(&c.id, true)) {
+            debug!(id = %c.id, error = %e, "runtime delete of a container that ended while away");
+        }
         if rec.spec.host.auto_remove {
             // Its layers are no longer named by any container: the repair that follows
             // recovery unmounts and removes them as orphans.
