@@ -23,3 +23,8 @@ pub fn write_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     }
     result
 }
+
+/// Flush a directory's entries (a rename into it) to disk.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}

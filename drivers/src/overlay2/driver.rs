@@ -15,7 +15,7 @@ use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::fsutil::atomic;
 use crate::fsutil::meta::chmod;
-use crate::fsutil::remove::{clean_leftovers, remove_dir_atomically, TMP_PREFIX};
+use crate::fsutil::remove::{clean_leftovers, finish_removal, rename_for_removal, TMP_PREFIX};
 use crate::fsutil::{statfs, usage};
 use crate::layer_id::LayerId;
 use crate::mountinfo;
@@ -152,7 +152,12 @@ impl Overlay2Driver {
                 .map_err(io_ctx(format!("creating {}", link.display())))?;
             link_made = Some(link);
             let dest = self.paths(id).root;
-            fs::rename(&tmp, &dest).map_err(io_ctx(format!("moving {} into place", dest.display())))
+            fs::rename(&tmp, &dest)
+                .map_err(io_ctx(format!("moving {} into place", dest.display())))?;
+            if let Err(e) = atomic::sync_dir(&self.home) {
+                warn!(dir = %self.home.display(), error = %e, "flushing the new layer's name to disk");
+            }
+            Ok(())
         })();
         if result.is_err() {
             let _ = fs::remove_dir_all(&tmp);
@@ -224,6 +229,45 @@ impl Overlay2Driver {
         Ok(())
     }
 
+    /// Check that `id` may go, unmount a leftover mount and rename the layer away (under the
+    /// lock). Returns the renamed directory, to be deleted by the caller.
+    fn unlink_layer(&self, id: &LayerId) -> Result<Option<PathBuf>, DriverError> {
+        let counts = self.lock();
+        let p = self.paths(id);
+        if !p.root.is_dir() {
+            return Err(DriverError::NotFound(id.clone()));
+        }
+        let children = self.children(id)?;
+        if !children.is_empty() {
+            let children = children
+                .iter()
+                .map(LayerId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(DriverError::HasChildren {
+                id: id.clone(),
+                children,
+            });
+        }
+        if counts.count(id) > 0 {
+            return Err(DriverError::Busy(id.clone()));
+        }
+        // A mount nobody holds (left by an earlier process) must go before the files do.
+        if mountinfo::is_mount_point(&p.merged()).unwrap_or(false) {
+            unmount(&p.merged()).map_err(io_ctx(format!("unmounting {}", p.merged().display())))?;
+        }
+        let short = read_small(&p.link_file())?;
+        let doomed = rename_for_removal(&p.root)
+            .map_err(io_ctx(format!("removing {}", p.root.display())))?;
+        if let Some(short) = short.filter(|s| !s.is_empty() && !s.contains('/')) {
+            let link = self.home.join(LINK_DIR).join(short);
+            if let Err(e) = fs::remove_file(&link) {
+                warn!(link = %link.display(), error = %e, "removing a short link");
+            }
+        }
+        Ok(doomed)
+    }
+
     fn unmount_all(&self) -> Result<(), DriverError> {
         let mounts = mountinfo::mounts_under(&self.home)
             .map_err(io_ctx("reading the mount table".into()))?;
@@ -272,37 +316,10 @@ impl GraphDriver for Overlay2Driver {
     }
 
     fn remove(&self, id: &LayerId) -> Result<(), DriverError> {
-        let counts = self.lock();
-        let p = self.paths(id);
-        if !p.root.is_dir() {
-            return Err(DriverError::NotFound(id.clone()));
-        }
-        let children = self.children(id)?;
-        if !children.is_empty() {
-            let children = children
-                .iter()
-                .map(LayerId::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(DriverError::HasChildren {
-                id: id.clone(),
-                children,
-            });
-        }
-        if counts.count(id) > 0 {
-            return Err(DriverError::Busy(id.clone()));
-        }
-        // A mount nobody holds (left by an earlier process) must go before the files do.
-        if mountinfo::is_mount_point(&p.merged()).unwrap_or(false) {
-            unmount(&p.merged()).map_err(io_ctx(format!("unmounting {}", p.merged().display())))?;
-        }
-        let short = read_small(&p.link_file())?;
-        remove_dir_atomically(&p.root).map_err(io_ctx(format!("removing {}", p.root.display())))?;
-        if let Some(short) = short.filter(|s| !s.is_empty() && !s.contains('/')) {
-            let link = self.home.join(LINK_DIR).join(short);
-            if let Err(e) = fs::remove_file(&link) {
-                warn!(link = %link.display(), error = %e, "removing a short link");
-            }
+        let doomed = self.unlink_layer(id)?;
+        // The files go once the lock is released: deleting a big tree takes a while.
+        if let Some(doomed) = doomed {
+            finish_removal(&doomed);
         }
         debug!(layer = %id, "overlay2 layer removed");
         Ok(())

@@ -13,8 +13,8 @@ use super::records::Records;
 use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
-use crate::fsutil::remove::{clean_leftovers, remove_dir_atomically, TMP_PREFIX};
-use crate::fsutil::{statfs, tree, usage};
+use crate::fsutil::remove::{clean_leftovers, finish_removal, rename_for_removal, TMP_PREFIX};
+use crate::fsutil::{atomic, statfs, tree, usage};
 use crate::layer_id::LayerId;
 use crate::refcount::RefCounts;
 use crate::registry::DriverOptions;
@@ -150,6 +150,9 @@ impl VfsDriver {
                 e,
             ));
         }
+        if let Err(e) = atomic::sync_dir(&self.dirs) {
+            warn!(dir = %self.dirs.display(), error = %e, "flushing the new layer's name to disk");
+        }
         debug!(layer = %id, parent = ?parent.map(|p| p.as_str()), "vfs layer created");
         Ok(())
     }
@@ -199,13 +202,16 @@ impl GraphDriver for VfsDriver {
             if counts.count(id) > 0 {
                 return Err(DriverError::Busy(id.clone()));
             }
-            // From here on the layer is gone for everyone: the tree is renamed away first.
-            remove_dir_atomically(&dir)
+            // One rename and the layer is gone for everyone; the files go after the lock.
+            let doomed = rename_for_removal(&dir)
                 .map_err(|e| DriverError::io(format!("removing {}", dir.display()), e))?;
             self.records.remove(id)?;
-            dir
+            doomed
         };
-        debug!(layer = %id, dir = %dir.display(), "vfs layer removed");
+        if let Some(doomed) = dir {
+            finish_removal(&doomed);
+        }
+        debug!(layer = %id, "vfs layer removed");
         Ok(())
     }
 
