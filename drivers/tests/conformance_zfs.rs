@@ -357,8 +357,7 @@ mod zfs_specific {
         bad.storage_opt.insert("colour".into(), "red".into());
         let err = d
             .create_rw(&case.fixture.id("q-bad"), Some(&base), &bad)
-            .err()
-            .expect("unknown option accepted");
+            .expect_err("unknown option accepted");
         assert!(matches!(err, DriverError::InvalidOption { .. }), "{err}");
         assert!(!d.exists(&case.fixture.id("q-bad")));
         d.remove(&rw).expect("remove rw");
