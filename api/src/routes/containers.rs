@@ -29,6 +29,9 @@ pub fn routes() -> Router<Engine> {
         .route("/containers/{id}/json", get(inspect))
         .route("/containers/{id}/start", post(start))
         .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/resize", post(resize))
 }
 
 /// `POST /containers/create?name=`: 201 `{"Id": ..., "Warnings": [...]}`.
@@ -98,6 +101,56 @@ async fn wait(
     let condition = wait_condition(&params)?;
     let handle = engine.wait_container(&id, condition).await?;
     Ok(wait_response(handle))
+}
+
+/// `POST /containers/{id}/kill?signal=`: 204.
+async fn kill(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    engine
+        .kill_container(&id, params.non_empty("signal"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/stop?t=`: 204, or 304 when it is not running.
+async fn stop(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let timeout = match params.non_empty("t") {
+        None => None,
+        Some(t) => Some(t.parse::<i64>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "invalid stop timeout t={t:?}: expected whole seconds"
+            ))
+        })?),
+    };
+    engine.stop_container(&id, timeout).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: 200.
+async fn resize(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let dimension = |key: &str| -> ApiResult<u16> {
+        let raw = params.get(key).unwrap_or("0");
+        raw.parse::<u16>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "invalid tty size {key}={raw:?}: expected 0 to 65535"
+            ))
+        })
+    };
+    engine
+        .resize_container(&id, dimension("h")?, dimension("w")?)
+        .await?;
+    Ok(StatusCode::OK)
 }
 
 /// `GET /containers/json?all=&filters=`.
