@@ -46,33 +46,70 @@ async fn shim_outlives_the_agent_process() {
         .expect("running the agent role");
     let stdout = String::from_utf8_lossy(&agent.stdout);
     // libtest prints "test NAME ... " on the same line before our output.
-    let line = stdout.lines().find_map(|l| l.split_once("LAUNCHED ").map(|(_, rest)| rest)).unwrap_or_else(|| {
-        panic!("agent role did not launch: {stdout}\n{}", String::from_utf8_lossy(&agent.stderr))
-    });
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("LAUNCHED ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| {
+            panic!(
+                "agent role did not launch: {stdout}\n{}",
+                String::from_utf8_lossy(&agent.stderr)
+            )
+        });
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&agent.status),
         Some(libc::SIGKILL),
         "the agent died by SIGKILL"
     );
-    let shim_pid: i32 = line.split_whitespace().next().and_then(|p| p.parse().ok()).expect("shim pid");
+    let shim_pid: i32 = line
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("shim pid");
 
     assert!(shim_alive(&sb.state_dir), "the shim survived its agent");
-    assert_eq!(nix::unistd::getsid(Some(Pid::from_raw(shim_pid))).expect("getsid"), Pid::from_raw(shim_pid));
+    assert_eq!(
+        nix::unistd::getsid(Some(Pid::from_raw(shim_pid))).expect("getsid"),
+        Pid::from_raw(shim_pid)
+    );
     let stat = std::fs::read_to_string(format!("/proc/{shim_pid}/stat")).expect("shim stat");
-    let ppid: u32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert_eq!(ppid, std::process::id(), "the orphaned shim was reparented to the subreaper");
+    let ppid: u32 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        ppid,
+        std::process::id(),
+        "the orphaned shim was reparented to the subreaper"
+    );
 
-    let mut conn = connect(&sb.state_dir).await.expect("connect to the orphaned shim");
+    let mut conn = connect(&sb.state_dir)
+        .await
+        .expect("connect to the orphaned shim");
     sb.runtime().start(&sb.id).await.expect("start");
     sb.release();
     let events = events_until_exit(&mut conn).await;
-    assert_eq!(events[..events.len() - 1], [ShimEvent::Output(StdStream::Stdout, Bytes::from_static(b"bye\n"))]);
+    assert_eq!(
+        events[..events.len() - 1],
+        [ShimEvent::Output(
+            StdStream::Stdout,
+            Bytes::from_static(b"bye\n")
+        )]
+    );
     assert_eq!(exit_code(&events), 5);
     let status = tokio::task::spawn_blocking(move || waitpid(Pid::from_raw(shim_pid), None))
         .await
         .expect("join")
         .expect("waitpid on the shim");
-    assert_eq!(status, WaitStatus::Exited(Pid::from_raw(shim_pid), 0), "the shim exits cleanly");
+    assert_eq!(
+        status,
+        WaitStatus::Exited(Pid::from_raw(shim_pid), 0),
+        "the shim exits cleanly"
+    );
     sb.runtime().delete(&sb.id, false).await.expect("delete");
     sb.finish();
 }
@@ -90,7 +127,9 @@ async fn play_the_agent(encoded: &str) {
         tty: false,
         stdin: false,
     };
-    let handle = launch(&strata_bin(), &config).await.expect("launch in the agent role");
+    let handle = launch(&strata_bin(), &config)
+        .await
+        .expect("launch in the agent role");
     println!("LAUNCHED {} {}", handle.shim_pid, handle.container_pid);
     let _ = nix::sys::signal::kill(Pid::this(), nix::sys::signal::Signal::SIGKILL);
 }

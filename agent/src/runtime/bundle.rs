@@ -13,14 +13,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Linux, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, Process, Root,
-    RootBuilder, Spec, User, UserBuilder,
+    Linux, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Mount, MountBuilder, Process,
+    Root, RootBuilder, Spec, User, UserBuilder,
 };
 
-pub use self::resources::HostSupport;
 use self::defaults::{
-    DEFAULT_MOUNTS, DEFAULT_PATH, INIT_PATH_IN_CONTAINER, MASKED_PATHS, NETNS_SYSCTLS, READONLY_PATHS,
+    DEFAULT_MOUNTS, DEFAULT_PATH, INIT_PATH_IN_CONTAINER, MASKED_PATHS, NETNS_SYSCTLS,
+    READONLY_PATHS,
 };
+pub use self::resources::HostSupport;
 use crate::model::Resources;
 use crate::runtime::user::resolve_user;
 use crate::runtime::RuntimeError;
@@ -84,10 +85,15 @@ pub struct BundleSpec {
 /// The file appears atomically (temporary name, then rename); on error nothing is left behind.
 pub fn write_bundle(bundle_dir: &Path, spec: &BundleSpec) -> Result<PathBuf, RuntimeError> {
     let oci = build_spec(spec, HostSupport::detect())?;
-    let json = serde_json::to_vec_pretty(&oci)
-        .map_err(|e| RuntimeError::Bundle(format!("serializing config.json of {}: {e}", spec.id)))?;
-    std::fs::create_dir_all(bundle_dir)
-        .map_err(|e| RuntimeError::io(format!("creating bundle directory {}", bundle_dir.display()), e))?;
+    let json = serde_json::to_vec_pretty(&oci).map_err(|e| {
+        RuntimeError::Bundle(format!("serializing config.json of {}: {e}", spec.id))
+    })?;
+    std::fs::create_dir_all(bundle_dir).map_err(|e| {
+        RuntimeError::io(
+            format!("creating bundle directory {}", bundle_dir.display()),
+            e,
+        )
+    })?;
     let path = bundle_dir.join("config.json");
     let tmp = bundle_dir.join(format!(".config.json.tmp-{}", std::process::id()));
     let written = (|| {
@@ -106,10 +112,16 @@ pub fn write_bundle(bundle_dir: &Path, spec: &BundleSpec) -> Result<PathBuf, Run
 /// The OCI spec for `spec` on a host with `host`'s cgroup support.
 pub fn build_spec(spec: &BundleSpec, host: HostSupport) -> Result<Spec, RuntimeError> {
     if spec.args.is_empty() {
-        return Err(RuntimeError::Bundle(format!("container {}: no command specified", spec.id)));
+        return Err(RuntimeError::Bundle(format!(
+            "container {}: no command specified",
+            spec.id
+        )));
     }
     if !spec.rootfs.is_absolute() {
-        return Err(RuntimeError::Bundle(format!("rootfs {} is not an absolute path", spec.rootfs.display())));
+        return Err(RuntimeError::Bundle(format!(
+            "rootfs {} is not an absolute path",
+            spec.rootfs.display()
+        )));
     }
     let mut oci = Spec::default();
     oci.set_version(OCI_VERSION.to_string());
@@ -142,7 +154,9 @@ fn process(spec: &BundleSpec) -> Result<Process, RuntimeError> {
     if !resolved.additional_gids.is_empty() {
         user = user.additional_gids(resolved.additional_gids);
     }
-    let user: User = user.build().map_err(|e| RuntimeError::Bundle(format!("user: {e}")))?;
+    let user: User = user
+        .build()
+        .map_err(|e| RuntimeError::Bundle(format!("user: {e}")))?;
 
     let mut args = Vec::with_capacity(spec.args.len() + 2);
     if spec.init.is_some() {
@@ -151,7 +165,8 @@ fn process(spec: &BundleSpec) -> Result<Process, RuntimeError> {
     }
     args.extend(spec.args.iter().cloned());
 
-    let names = capabilities::effective_capability_names(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
+    let names =
+        capabilities::effective_capability_names(spec.privileged, &spec.cap_add, &spec.cap_drop)?;
     let caps = capabilities::linux_capabilities(&names)?;
 
     let mut process = Process::default();
@@ -160,7 +175,11 @@ fn process(spec: &BundleSpec) -> Result<Process, RuntimeError> {
     process.set_user(user);
     process.set_args(Some(args));
     process.set_env(Some(environment(spec)));
-    process.set_cwd(PathBuf::from(if spec.cwd.is_empty() { "/" } else { spec.cwd.as_str() }));
+    process.set_cwd(PathBuf::from(if spec.cwd.is_empty() {
+        "/"
+    } else {
+        spec.cwd.as_str()
+    }));
     process.set_capabilities(Some(caps));
     // This machine's root lacks CAP_SYS_RESOURCE: ask for no rlimits at all.
     process.set_rlimits(None);
@@ -174,7 +193,11 @@ fn process(spec: &BundleSpec) -> Result<Process, RuntimeError> {
 /// The request's environment with Docker's defaults in front for what it leaves unset:
 /// `PATH`, `HOSTNAME`, and `TERM=xterm` with a tty.
 fn environment(spec: &BundleSpec) -> Vec<String> {
-    let has = |key: &str| spec.env.iter().any(|e| e.split_once('=').map(|(k, _)| k) == Some(key));
+    let has = |key: &str| {
+        spec.env
+            .iter()
+            .any(|e| e.split_once('=').map(|(k, _)| k) == Some(key))
+    };
     let mut env = Vec::with_capacity(spec.env.len() + 3);
     if !has("PATH") {
         env.push(DEFAULT_PATH.to_string());
@@ -189,7 +212,12 @@ fn environment(spec: &BundleSpec) -> Vec<String> {
     env
 }
 
-fn mount(destination: &str, kind: &str, source: &str, options: Vec<String>) -> Result<Mount, RuntimeError> {
+fn mount(
+    destination: &str,
+    kind: &str,
+    source: &str,
+    options: Vec<String>,
+) -> Result<Mount, RuntimeError> {
     MountBuilder::default()
         .destination(destination)
         .typ(kind)
@@ -202,7 +230,11 @@ fn mount(destination: &str, kind: &str, source: &str, options: Vec<String>) -> R
 /// Docker's default mounts (minus those the request mounts over), the init binary, then the
 /// request's mounts.
 fn mounts(spec: &BundleSpec) -> Result<Vec<Mount>, RuntimeError> {
-    let overridden = |dest: &str| spec.mounts.iter().any(|m| m.destination.trim_end_matches('/') == dest);
+    let overridden = |dest: &str| {
+        spec.mounts
+            .iter()
+            .any(|m| m.destination.trim_end_matches('/') == dest)
+    };
     let mut out = Vec::new();
     for d in DEFAULT_MOUNTS.iter().filter(|d| !overridden(d.destination)) {
         let mut options: Vec<String> = d.options.iter().map(|o| o.to_string()).collect();
@@ -213,19 +245,31 @@ fn mounts(spec: &BundleSpec) -> Result<Vec<Mount>, RuntimeError> {
         out.push(mount(d.destination, d.kind, d.source, options)?);
     }
     if let Some(init) = &spec.init {
-        let source = init.to_str().ok_or_else(|| RuntimeError::Bundle(format!("init path {init:?} is not UTF-8")))?;
-        out.push(mount(INIT_PATH_IN_CONTAINER, "bind", source, vec!["bind".into(), "ro".into()])?);
+        let source = init
+            .to_str()
+            .ok_or_else(|| RuntimeError::Bundle(format!("init path {init:?} is not UTF-8")))?;
+        out.push(mount(
+            INIT_PATH_IN_CONTAINER,
+            "bind",
+            source,
+            vec!["bind".into(), "ro".into()],
+        )?);
     }
     for m in &spec.mounts {
         if !m.destination.starts_with('/') {
-            return Err(RuntimeError::Bundle(format!("mount destination {:?} is not an absolute path", m.destination)));
+            return Err(RuntimeError::Bundle(format!(
+                "mount destination {:?} is not an absolute path",
+                m.destination
+            )));
         }
         let mut options = m.options.clone();
         if m.kind == "bind" {
             if !options.iter().any(|o| o == "bind" || o == "rbind") {
                 options.insert(0, "rbind".into());
             }
-            const PROPAGATION: &[&str] = &["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+            const PROPAGATION: &[&str] = &[
+                "private", "rprivate", "shared", "rshared", "slave", "rslave",
+            ];
             if !options.iter().any(|o| PROPAGATION.contains(&o.as_str())) {
                 options.push("rprivate".into());
             }
@@ -240,7 +284,8 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamesp
     if let Some(path) = path {
         b = b.path(path.to_path_buf());
     }
-    b.build().map_err(|e| RuntimeError::Bundle(format!("namespace {typ:?}: {e}")))
+    b.build()
+        .map_err(|e| RuntimeError::Bundle(format!("namespace {typ:?}: {e}")))
 }
 
 fn linux(spec: &BundleSpec, host: HostSupport) -> Result<Linux, RuntimeError> {
@@ -253,7 +298,9 @@ fn linux(spec: &BundleSpec, host: HostSupport) -> Result<Linux, RuntimeError> {
     let mut sysctl = HashMap::new();
     match &spec.network {
         NetworkNamespace::New => namespaces.push(namespace(LinuxNamespaceType::Network, None)?),
-        NetworkNamespace::Path(p) => namespaces.push(namespace(LinuxNamespaceType::Network, Some(p))?),
+        NetworkNamespace::Path(p) => {
+            namespaces.push(namespace(LinuxNamespaceType::Network, Some(p))?)
+        }
         NetworkNamespace::Host => {}
     }
     if spec.network != NetworkNamespace::Host {
@@ -267,7 +314,11 @@ fn linux(spec: &BundleSpec, host: HostSupport) -> Result<Linux, RuntimeError> {
     linux.set_uid_mappings(None);
     linux.set_gid_mappings(None);
     linux.set_sysctl((!sysctl.is_empty()).then_some(sysctl));
-    linux.set_resources(Some(resources::linux_resources(&spec.resources, spec.privileged, host)?));
+    linux.set_resources(Some(resources::linux_resources(
+        &spec.resources,
+        spec.privileged,
+        host,
+    )?));
     linux.set_cgroups_path(non_empty(&spec.cgroups_path).map(PathBuf::from));
     linux.set_namespaces(Some(namespaces));
     linux.set_devices(None);

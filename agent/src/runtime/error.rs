@@ -5,7 +5,12 @@ pub enum RuntimeError {
     #[error("building the OCI bundle: {0}")]
     Bundle(String),
     #[error("{runtime} {action} {id}: {stderr}")]
-    Runtime { runtime: String, action: String, id: String, stderr: String },
+    Runtime {
+        runtime: String,
+        action: String,
+        id: String,
+        stderr: String,
+    },
     #[error("shim for {id}: {reason}")]
     Shim { id: String, reason: String },
     #[error("unable to find user {0}: no matching entries in passwd file")]
@@ -22,7 +27,10 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        RuntimeError::Io { context: context.into(), source }
+        RuntimeError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

@@ -18,8 +18,11 @@ struct ExitRecord {
 
 /// `info` as JSON.
 pub(crate) fn encode(info: &ExitInfo) -> Vec<u8> {
-    let record =
-        ExitRecord { exit_code: info.exit_code, oom_killed: info.oom_killed, finished_at: info.finished_at.clone() };
+    let record = ExitRecord {
+        exit_code: info.exit_code,
+        oom_killed: info.oom_killed,
+        finished_at: info.finished_at.clone(),
+    };
     // Serializing a struct of plain fields cannot fail.
     serde_json::to_vec(&record).unwrap_or_default()
 }
@@ -27,7 +30,11 @@ pub(crate) fn encode(info: &ExitInfo) -> Vec<u8> {
 /// Parse what [`encode`] wrote.
 pub(crate) fn decode(bytes: &[u8]) -> Option<ExitInfo> {
     let r: ExitRecord = serde_json::from_slice(bytes).ok()?;
-    Some(ExitInfo { exit_code: r.exit_code, oom_killed: r.oom_killed, finished_at: r.finished_at })
+    Some(ExitInfo {
+        exit_code: r.exit_code,
+        oom_killed: r.oom_killed,
+        finished_at: r.finished_at,
+    })
 }
 
 /// Write `state_dir/exit.json` atomically: temporary file, fsync, rename.
@@ -59,9 +66,17 @@ mod tests {
     fn round_trip_through_the_file() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(read(dir.path()), None);
-        let info = ExitInfo { exit_code: 137, oom_killed: true, finished_at: "2026-01-02T03:04:05.123456789Z".into() };
+        let info = ExitInfo {
+            exit_code: 137,
+            oom_killed: true,
+            finished_at: "2026-01-02T03:04:05.123456789Z".into(),
+        };
         write(dir.path(), &info).unwrap();
         assert_eq!(read(dir.path()), Some(info));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only exit.json remains");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "only exit.json remains"
+        );
     }
 }

@@ -35,7 +35,10 @@ struct StateJson {
 
 impl OciRuntime {
     pub fn new(binary: impl Into<String>, root: impl Into<PathBuf>) -> Self {
-        OciRuntime { binary: binary.into(), root: root.into() }
+        OciRuntime {
+            binary: binary.into(),
+            root: root.into(),
+        }
     }
 
     /// Start a created container (runs the user's process).
@@ -73,16 +76,25 @@ impl OciRuntime {
     pub async fn state(&self, id: &str) -> Result<Option<RuntimeState>, RuntimeError> {
         let stdout = match self.run("state", id, &["state", id]).await {
             Ok(out) => out,
-            Err(RuntimeError::Runtime { stderr, .. }) if says_not_found(&stderr) => return Ok(None),
+            Err(RuntimeError::Runtime { stderr, .. }) if says_not_found(&stderr) => {
+                return Ok(None)
+            }
             Err(e) => return Err(e),
         };
-        let state: StateJson = serde_json::from_slice(&stdout).map_err(|e| RuntimeError::Runtime {
-            runtime: self.binary.clone(),
-            action: "state".into(),
-            id: id.into(),
-            stderr: format!("unreadable state output ({e}): {}", String::from_utf8_lossy(&stdout).trim()),
-        })?;
-        Ok(Some(RuntimeState { status: state.status, pid: state.pid }))
+        let state: StateJson =
+            serde_json::from_slice(&stdout).map_err(|e| RuntimeError::Runtime {
+                runtime: self.binary.clone(),
+                action: "state".into(),
+                id: id.into(),
+                stderr: format!(
+                    "unreadable state output ({e}): {}",
+                    String::from_utf8_lossy(&stdout).trim()
+                ),
+            })?;
+        Ok(Some(RuntimeState {
+            status: state.status,
+            pid: state.pid,
+        }))
     }
 
     /// Freeze every process of the container.
@@ -117,7 +129,12 @@ impl OciRuntime {
         if message.is_empty() {
             message = format!("exited with {}", output.status);
         }
-        Err(RuntimeError::Runtime { runtime: self.binary.clone(), action: action.into(), id: id.into(), stderr: message })
+        Err(RuntimeError::Runtime {
+            runtime: self.binary.clone(),
+            action: action.into(),
+            id: id.into(),
+            stderr: message,
+        })
     }
 }
 

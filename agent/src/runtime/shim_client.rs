@@ -1,6 +1,7 @@
 //! The agent's side of the shim: launching one, connecting to it, reading what it left behind.
 
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,7 +15,9 @@ use tokio::sync::mpsc;
 
 use crate::model::StdStream;
 use crate::runtime::shim::ShimArgs;
-use crate::runtime::shim_protocol::{self, encode, encode_resize, FrameKind, Hello, HEADER_LEN, MAX_PAYLOAD};
+use crate::runtime::shim_protocol::{
+    self, encode, encode_resize, FrameKind, Hello, HEADER_LEN, MAX_PAYLOAD,
+};
 use crate::runtime::state_files::{self, SocketPath};
 use crate::runtime::{exit_file, RuntimeError};
 
@@ -88,24 +91,48 @@ pub struct ShimConnection {
 /// the runtime refuses the container, the error carries the runtime's message (e.g.
 /// `exec: "nosuchcmd": executable file not found in $PATH`).
 pub async fn launch(shim_binary: &Path, config: &ShimConfig) -> Result<ShimHandle, RuntimeError> {
-    let shim_err = |reason: String| RuntimeError::Shim { id: config.id.clone(), reason };
-    std::fs::create_dir_all(&config.state_dir)
-        .map_err(|e| RuntimeError::io(format!("creating shim state directory {}", config.state_dir.display()), e))?;
+    let shim_err = |reason: String| RuntimeError::Shim {
+        id: config.id.clone(),
+        reason,
+    };
+    // The shim works from `/`: hand it absolute paths.
+    let absolute = |what: &str, p: &Path| {
+        std::path::absolute(p)
+            .map_err(|e| RuntimeError::io(format!("resolving {what} {}", p.display()), e))
+    };
+    let state_dir = absolute("shim state directory", &config.state_dir)?;
+    std::fs::create_dir_all(&state_dir).map_err(|e| {
+        RuntimeError::io(
+            format!("creating shim state directory {}", state_dir.display()),
+            e,
+        )
+    })?;
+    if shim_alive(&state_dir) {
+        return Err(shim_err(format!(
+            "a shim is already running for {}",
+            state_dir.display()
+        )));
+    }
     for stale in state_files::STALE_ON_LAUNCH {
-        let path = config.state_dir.join(stale);
+        let path = state_dir.join(stale);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(RuntimeError::io(format!("removing stale {}", path.display()), e)),
+            Err(e) => {
+                return Err(RuntimeError::io(
+                    format!("removing stale {}", path.display()),
+                    e,
+                ))
+            }
         }
     }
     let args = ShimArgs {
         id: config.id.clone(),
-        bundle: config.bundle_dir.clone(),
+        bundle: absolute("bundle", &config.bundle_dir)?,
         runtime: config.runtime_binary.clone(),
-        runtime_root: config.runtime_root.clone(),
-        state_dir: config.state_dir.clone(),
-        log_path: config.log_path.clone(),
+        runtime_root: absolute("runtime root", &config.runtime_root)?,
+        state_dir: state_dir.clone(),
+        log_path: absolute("log path", &config.log_path)?,
         tty: config.tty,
         stdin: config.stdin,
         ready_fd: READY_FD,
@@ -116,7 +143,11 @@ pub async fn launch(shim_binary: &Path, config: &ShimConfig) -> Result<ShimHandl
     let (ready_r, ready_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| RuntimeError::io("creating the shim readiness pipe", e.into()))?;
     let mut cmd = tokio::process::Command::new(shim_binary);
-    cmd.arg("shim").args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.arg("shim")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let ready_w_raw = ready_w.as_raw_fd();
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe system
     // calls (setsid, dup2, fcntl) on descriptors that are open in the child.
@@ -136,8 +167,9 @@ pub async fn launch(shim_binary: &Path, config: &ShimConfig) -> Result<ShimHandl
             Ok(())
         });
     }
-    let mut child =
-        cmd.spawn().map_err(|e| RuntimeError::io(format!("starting shim {}", shim_binary.display()), e))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| RuntimeError::io(format!("starting shim {}", shim_binary.display()), e))?;
     drop(ready_w);
     let shim_pid = child.id().map(|p| p as i32).unwrap_or(0);
 
@@ -146,7 +178,10 @@ pub async fn launch(shim_binary: &Path, config: &ShimConfig) -> Result<ShimHandl
         Ok(Ok(text)) => text,
         Ok(Err(e)) => {
             let _ = child.start_kill();
-            return Err(RuntimeError::io(format!("reading the readiness report of the shim for {}", config.id), e));
+            return Err(RuntimeError::io(
+                format!("reading the readiness report of the shim for {}", config.id),
+                e,
+            ));
         }
         Err(_) => {
             let _ = child.start_kill();
@@ -154,7 +189,7 @@ pub async fn launch(shim_binary: &Path, config: &ShimConfig) -> Result<ShimHandl
             return Err(shim_err(format!(
                 "no readiness report within {}s (see {})",
                 READY_TIMEOUT.as_secs(),
-                config.state_dir.join(state_files::SHIM_LOG).display()
+                state_dir.join(state_files::SHIM_LOG).display()
             )));
         }
     };
@@ -169,8 +204,10 @@ pub async fn launch(shim_binary: &Path, config: &ShimConfig) -> Result<ShimHandl
         if report.is_empty() {
             return Err(shim_err(format!(
                 "exited ({}) without a readiness report (see {})",
-                status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
-                config.state_dir.join(state_files::SHIM_LOG).display()
+                status
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|e| e.to_string()),
+                state_dir.join(state_files::SHIM_LOG).display()
             )));
         }
     }
@@ -185,7 +222,11 @@ async fn read_ready_pipe(fd: OwnedFd) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn parse_ready_report(report: &str, config: &ShimConfig, spawned_pid: i32) -> Result<ShimHandle, RuntimeError> {
+fn parse_ready_report(
+    report: &str,
+    config: &ShimConfig,
+    spawned_pid: i32,
+) -> Result<ShimHandle, RuntimeError> {
     if let Some(message) = report.strip_prefix("err ") {
         return Err(RuntimeError::Runtime {
             runtime: config.runtime_binary.clone(),
@@ -194,12 +235,21 @@ fn parse_ready_report(report: &str, config: &ShimConfig, spawned_pid: i32) -> Re
             stderr: message.trim_end().to_string(),
         });
     }
-    let bad = || RuntimeError::Shim { id: config.id.clone(), reason: format!("unexpected readiness report {report:?}") };
+    let bad = || RuntimeError::Shim {
+        id: config.id.clone(),
+        reason: format!("unexpected readiness report {report:?}"),
+    };
     let rest = report.strip_prefix("ok ").ok_or_else(bad)?;
     let mut fields = rest.split_whitespace();
     let container_pid = fields.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-    let shim_pid = fields.next().and_then(|p| p.parse().ok()).unwrap_or(spawned_pid);
-    Ok(ShimHandle { shim_pid, container_pid })
+    let shim_pid = fields
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(spawned_pid);
+    Ok(ShimHandle {
+        shim_pid,
+        container_pid,
+    })
 }
 
 /// Connect to the shim whose files are in `state_dir`.
@@ -207,13 +257,18 @@ fn parse_ready_report(report: &str, config: &ShimConfig, spawned_pid: i32) -> Re
 /// When the shim is gone but recorded the exit, the connection delivers that `Exited` and
 /// closes. Stdin is `Some` when the shim holds the container's stdin open.
 pub async fn connect(state_dir: &Path) -> Result<ShimConnection, RuntimeError> {
-    let shim_err = |reason: String| RuntimeError::Shim { id: state_dir.display().to_string(), reason };
+    let shim_err = |reason: String| RuntimeError::Shim {
+        id: state_dir.display().to_string(),
+        reason,
+    };
     let stream = match connect_socket(state_dir).await {
         Ok(s) => s,
         Err(e) => {
             return match read_exit_file(state_dir) {
                 Some(exit) => Ok(exited_connection(exit)),
-                None => Err(shim_err(format!("shim is not running ({e}) and recorded no exit"))),
+                None => Err(shim_err(format!(
+                    "shim is not running ({e}) and recorded no exit"
+                ))),
             }
         }
     };
@@ -221,15 +276,26 @@ pub async fn connect(state_dir: &Path) -> Result<ShimConnection, RuntimeError> {
     let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut reader)).await {
         Ok(Ok(Some((FrameKind::Hello, payload)))) => serde_json::from_slice::<Hello>(&payload)
             .map_err(|e| shim_err(format!("unreadable greeting: {e}")))?,
-        Ok(Ok(Some((kind, _)))) => return Err(shim_err(format!("expected a greeting, got a {kind:?} frame"))),
+        Ok(Ok(Some((kind, _)))) => {
+            return Err(shim_err(format!(
+                "expected a greeting, got a {kind:?} frame"
+            )))
+        }
         Ok(Ok(None)) | Ok(Err(_)) => {
             // Connected while the shim was finishing: it recorded the exit before closing.
             return match read_exit_file(state_dir) {
                 Some(exit) => Ok(exited_connection(exit)),
-                None => Err(shim_err("shim closed the connection before greeting".into())),
+                None => Err(shim_err(
+                    "shim closed the connection before greeting".into(),
+                )),
             };
         }
-        Err(_) => return Err(shim_err(format!("no greeting within {}s", HELLO_TIMEOUT.as_secs()))),
+        Err(_) => {
+            return Err(shim_err(format!(
+                "no greeting within {}s",
+                HELLO_TIMEOUT.as_secs()
+            )))
+        }
     };
 
     let (events_tx, events) = mpsc::channel(64);
@@ -238,7 +304,11 @@ pub async fn connect(state_dir: &Path) -> Result<ShimConnection, RuntimeError> {
     tokio::spawn(read_events(reader, events_tx, state_dir.to_path_buf()));
     let stdin_rx = hello.stdin.then_some(stdin_rx);
     tokio::spawn(write_requests(writer, stdin_rx, resize_rx));
-    Ok(ShimConnection { events, stdin: hello.stdin.then_some(stdin_tx), resize: resize_tx })
+    Ok(ShimConnection {
+        events,
+        stdin: hello.stdin.then_some(stdin_tx),
+        resize: resize_tx,
+    })
 }
 
 async fn connect_socket(state_dir: &Path) -> std::io::Result<UnixStream> {
@@ -251,7 +321,11 @@ fn exited_connection(exit: ExitInfo) -> ShimConnection {
     let (events_tx, events) = mpsc::channel(1);
     let _ = events_tx.try_send(ShimEvent::Exited(exit));
     let (resize, _) = mpsc::channel(1);
-    ShimConnection { events, stdin: None, resize }
+    ShimConnection {
+        events,
+        stdin: None,
+        resize,
+    }
 }
 
 /// One frame; `None` at a clean end of stream.
@@ -272,17 +346,27 @@ async fn read_frame(reader: &mut OwnedReadHalf) -> std::io::Result<Option<(Frame
 
 /// Frames from the shim to events, until the exit (or the shim going away: then the exit
 /// file, if it recorded one).
-async fn read_events(mut reader: OwnedReadHalf, events: mpsc::Sender<ShimEvent>, state_dir: PathBuf) {
+async fn read_events(
+    mut reader: OwnedReadHalf,
+    events: mpsc::Sender<ShimEvent>,
+    state_dir: PathBuf,
+) {
     loop {
         let event = match read_frame(&mut reader).await {
-            Ok(Some((FrameKind::Stdout, payload))) => ShimEvent::Output(StdStream::Stdout, Bytes::from(payload)),
-            Ok(Some((FrameKind::Stderr, payload))) => ShimEvent::Output(StdStream::Stderr, Bytes::from(payload)),
+            Ok(Some((FrameKind::Stdout, payload))) => {
+                ShimEvent::Output(StdStream::Stdout, Bytes::from(payload))
+            }
+            Ok(Some((FrameKind::Stderr, payload))) => {
+                ShimEvent::Output(StdStream::Stderr, Bytes::from(payload))
+            }
             Ok(Some((FrameKind::Exit, payload))) => {
                 match exit_file::decode(&payload).or_else(|| read_exit_file(&state_dir)) {
                     Some(exit) => {
                         let _ = events.send(ShimEvent::Exited(exit)).await;
                     }
-                    None => tracing::warn!(state_dir = %state_dir.display(), "shim sent an unreadable exit"),
+                    None => {
+                        tracing::warn!(state_dir = %state_dir.display(), "shim sent an unreadable exit")
+                    }
                 }
                 return;
             }
@@ -356,14 +440,21 @@ async fn recv_stdin(stdin: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> 
 /// Whether the shim whose files are in `state_dir` is still alive: its pid file names a live
 /// (not zombie) `strata shim` process of this state directory, and its socket exists.
 pub fn shim_alive(state_dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(state_dir.join(state_files::SHIM_PID)) else { return false };
-    let Ok(pid) = text.trim().parse::<i32>() else { return false };
+    let Ok(text) = std::fs::read_to_string(state_dir.join(state_files::SHIM_PID)) else {
+        return false;
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return false;
+    };
     if pid <= 0 || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
         return false;
     }
     let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true);
     if zombie {
         return false;
@@ -372,8 +463,12 @@ pub fn shim_alive(state_dir: &Path) -> bool {
     let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|cmdline| {
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let dir = state_dir.as_os_str().as_encoded_bytes();
-            args.contains(&b"shim".as_slice()) && args.contains(&dir)
+            let wanted = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+            args.contains(&b"shim".as_slice())
+                && args.windows(2).any(|w| {
+                    w[0] == b"--state-dir"
+                        && Path::new(std::ffi::OsStr::from_bytes(w[1])) == wanted.as_path()
+                })
         })
         .unwrap_or(false);
     ours && state_dir.join(state_files::SOCKET).exists()
@@ -405,8 +500,16 @@ mod tests {
     fn readiness_reports() {
         let h = parse_ready_report("ok 42 7\n", &config(), 9).unwrap();
         assert_eq!((h.container_pid, h.shim_pid), (42, 7));
-        let err = parse_ready_report("err exec: \"x\": executable file not found in $PATH\n", &config(), 9).unwrap_err();
-        assert_eq!(err.to_string(), "runc create c: exec: \"x\": executable file not found in $PATH");
+        let err = parse_ready_report(
+            "err exec: \"x\": executable file not found in $PATH\n",
+            &config(),
+            9,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "runc create c: exec: \"x\": executable file not found in $PATH"
+        );
         assert!(parse_ready_report("garbage", &config(), 9).is_err());
     }
 
@@ -414,7 +517,11 @@ mod tests {
     async fn connect_without_shim_reads_the_exit_file() {
         let dir = tempfile::tempdir().unwrap();
         assert!(connect(dir.path()).await.is_err());
-        let exit = ExitInfo { exit_code: 4, oom_killed: false, finished_at: "2026-01-01T00:00:00.000000001Z".into() };
+        let exit = ExitInfo {
+            exit_code: 4,
+            oom_killed: false,
+            finished_at: "2026-01-01T00:00:00.000000001Z".into(),
+        };
         exit_file::write(dir.path(), &exit).unwrap();
         let mut conn = connect(dir.path()).await.unwrap();
         assert!(conn.stdin.is_none());

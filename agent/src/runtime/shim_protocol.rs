@@ -99,7 +99,10 @@ pub(crate) fn encode_resize(rows: u16, cols: u16) -> [u8; 4] {
 /// Rows and columns from a resize payload.
 pub(crate) fn decode_resize(payload: &[u8]) -> Option<(u16, u16)> {
     match payload {
-        [r0, r1, c0, c1] => Some((u16::from_be_bytes([*r0, *r1]), u16::from_be_bytes([*c0, *c1]))),
+        [r0, r1, c0, c1] => Some((
+            u16::from_be_bytes([*r0, *r1]),
+            u16::from_be_bytes([*c0, *c1]),
+        )),
         _ => None,
     }
 }
@@ -151,7 +154,13 @@ mod tests {
                 }
             }
             assert_eq!(frames.len(), 3);
-            assert_eq!(frames[0], Frame { kind: FrameKind::Stdout, payload: b"hello".to_vec() });
+            assert_eq!(
+                frames[0],
+                Frame {
+                    kind: FrameKind::Stdout,
+                    payload: b"hello".to_vec()
+                }
+            );
             assert_eq!(decode_resize(&frames[1].payload), Some((24, 80)));
             assert_eq!(frames[2].kind, FrameKind::CloseStdin);
         }
@@ -159,7 +168,13 @@ mod tests {
 
     #[test]
     fn bad_headers_are_errors() {
-        assert!(matches!(parse_header([9, 0, 0, 0, 0]), Err(ProtocolError::UnknownKind(9))));
-        assert!(matches!(parse_header([1, 0xff, 0, 0, 0]), Err(ProtocolError::TooLarge(_))));
+        assert!(matches!(
+            parse_header([9, 0, 0, 0, 0]),
+            Err(ProtocolError::UnknownKind(9))
+        ));
+        assert!(matches!(
+            parse_header([1, 0xff, 0, 0, 0]),
+            Err(ProtocolError::TooLarge(_))
+        ));
     }
 }

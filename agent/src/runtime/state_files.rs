@@ -24,8 +24,15 @@ pub(crate) const CREATE_STDERR: &str = "create.stderr";
 pub(crate) const SHIM_LOG: &str = "shim.log";
 
 /// Files a previous shim of the same state directory may have left; removed before a launch.
-pub(crate) const STALE_ON_LAUNCH: &[&str] =
-    &[SOCKET, SHIM_PID, EXIT, CONTAINER_PID, CONSOLE_SOCKET, RUNTIME_LOG, CREATE_STDERR];
+pub(crate) const STALE_ON_LAUNCH: &[&str] = &[
+    SOCKET,
+    SHIM_PID,
+    EXIT,
+    CONTAINER_PID,
+    CONSOLE_SOCKET,
+    RUNTIME_LOG,
+    CREATE_STDERR,
+];
 
 /// Longest socket path we hand to bind/connect (`sun_path` holds 108 bytes with the NUL).
 const MAX_SOCKET_PATH: usize = 100;
@@ -40,17 +47,35 @@ pub(crate) struct SocketPath {
 impl SocketPath {
     /// A path usable by this process (`for_pid` None) or by another process of the same user
     /// (`for_pid` Some: the path goes through `/proc/<our pid>`).
-    pub(crate) fn new(dir: &Path, name: &str, for_other_process: bool) -> std::io::Result<SocketPath> {
+    pub(crate) fn new(
+        dir: &Path,
+        name: &str,
+        for_other_process: bool,
+    ) -> std::io::Result<SocketPath> {
         let plain = dir.join(name);
         if plain.as_os_str().len() <= MAX_SOCKET_PATH {
-            return Ok(SocketPath { path: plain, _dir: None });
+            return Ok(SocketPath {
+                path: plain,
+                _dir: None,
+            });
         }
-        let fd = open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+        let fd = open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
         // SAFETY: `open` just returned this descriptor and nothing else owns it.
         let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        let proc_self = if for_other_process { std::process::id().to_string() } else { "self".to_string() };
+        let proc_self = if for_other_process {
+            std::process::id().to_string()
+        } else {
+            "self".to_string()
+        };
         let path = PathBuf::from(format!("/proc/{proc_self}/fd/{}/{name}", fd.as_raw_fd()));
-        Ok(SocketPath { path, _dir: Some(fd) })
+        Ok(SocketPath {
+            path,
+            _dir: Some(fd),
+        })
     }
 }
 
@@ -64,7 +89,11 @@ mod tests {
         let deep = tmp.path().join("x".repeat(60)).join("y".repeat(60));
         std::fs::create_dir_all(&deep).unwrap();
         let sp = SocketPath::new(&deep, "s.sock", false).unwrap();
-        assert!(sp.path.as_os_str().len() <= MAX_SOCKET_PATH, "{:?}", sp.path);
+        assert!(
+            sp.path.as_os_str().len() <= MAX_SOCKET_PATH,
+            "{:?}",
+            sp.path
+        );
         let listener = std::os::unix::net::UnixListener::bind(&sp.path).unwrap();
         assert!(deep.join("s.sock").exists());
         std::os::unix::net::UnixStream::connect(&sp.path).unwrap();

@@ -49,7 +49,11 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<ResolvedUser, RuntimeEr
 }
 
 /// The resolution itself, on file contents (`None`: the file does not exist).
-fn resolve_with(user: &str, passwd: Option<&str>, group: Option<&str>) -> Result<ResolvedUser, RuntimeError> {
+fn resolve_with(
+    user: &str,
+    passwd: Option<&str>,
+    group: Option<&str>,
+) -> Result<ResolvedUser, RuntimeError> {
     let (user_arg, group_arg) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
@@ -87,7 +91,10 @@ fn resolve_with(user: &str, passwd: Option<&str>, group: Option<&str>) -> Result
         }
         None => {
             if let Some(name) = user_name {
-                for g in groups.iter().filter(|g| g.members.iter().any(|m| m == name)) {
+                for g in groups
+                    .iter()
+                    .filter(|g| g.members.iter().any(|m| m == name))
+                {
                     if !additional_gids.contains(&g.gid) {
                         additional_gids.push(g.gid);
                     }
@@ -95,7 +102,11 @@ fn resolve_with(user: &str, passwd: Option<&str>, group: Option<&str>) -> Result
             }
         }
     }
-    Ok(ResolvedUser { uid, gid, additional_gids })
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+    })
 }
 
 /// A non-negative id that fits in an `int`, as runc accepts them.
@@ -114,7 +125,11 @@ fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
             if fields.len() < 4 {
                 return None;
             }
-            Some(PasswdEntry { name: fields[0].to_string(), uid: parse_id(fields[2])?, gid: parse_id(fields[3])? })
+            Some(PasswdEntry {
+                name: fields[0].to_string(),
+                uid: parse_id(fields[2])?,
+                gid: parse_id(fields[3])?,
+            })
         })
         .collect()
 }
@@ -129,9 +144,19 @@ fn parse_group(text: &str) -> Vec<GroupEntry> {
             }
             let members = fields
                 .get(3)
-                .map(|m| m.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect())
+                .map(|m| {
+                    m.split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
-            Some(GroupEntry { name: fields[0].to_string(), gid: parse_id(fields[2])?, members })
+            Some(GroupEntry {
+                name: fields[0].to_string(),
+                gid: parse_id(fields[2])?,
+                members,
+            })
         })
         .collect()
 }
@@ -153,7 +178,9 @@ fn read_in_root(root: &Path, relative: &str) -> Result<Option<String>, RuntimeEr
     // SAFETY: openat2 just returned this descriptor and nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let mut bytes = Vec::new();
-    File::from(fd).read_to_end(&mut bytes).map_err(|e| RuntimeError::io(context(), e))?;
+    File::from(fd)
+        .read_to_end(&mut bytes)
+        .map_err(|e| RuntimeError::io(context(), e))?;
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
@@ -180,13 +207,34 @@ mod tests {
     #[test]
     fn name_takes_uid_gid_and_supplementary_groups_from_files() {
         let u = resolve("app").unwrap();
-        assert_eq!(u, ResolvedUser { uid: 1000, gid: 1000, additional_gids: vec![10, 50] });
+        assert_eq!(
+            u,
+            ResolvedUser {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![10, 50]
+            }
+        );
     }
 
     #[test]
     fn numeric_uid_needs_no_passwd_entry() {
-        assert_eq!(resolve("4242").unwrap(), ResolvedUser { uid: 4242, gid: 0, additional_gids: vec![] });
-        assert_eq!(resolve_with("7:8", None, None).unwrap(), ResolvedUser { uid: 7, gid: 8, additional_gids: vec![] });
+        assert_eq!(
+            resolve("4242").unwrap(),
+            ResolvedUser {
+                uid: 4242,
+                gid: 0,
+                additional_gids: vec![]
+            }
+        );
+        assert_eq!(
+            resolve_with("7:8", None, None).unwrap(),
+            ResolvedUser {
+                uid: 7,
+                gid: 8,
+                additional_gids: vec![]
+            }
+        );
     }
 
     #[test]
@@ -196,18 +244,38 @@ mod tests {
 
     #[test]
     fn explicit_group_by_name_or_number_drops_supplementary_groups() {
-        assert_eq!(resolve("app:staff").unwrap(), ResolvedUser { uid: 1000, gid: 50, additional_gids: vec![] });
-        assert_eq!(resolve("app:77").unwrap(), ResolvedUser { uid: 1000, gid: 77, additional_gids: vec![] });
+        assert_eq!(
+            resolve("app:staff").unwrap(),
+            ResolvedUser {
+                uid: 1000,
+                gid: 50,
+                additional_gids: vec![]
+            }
+        );
+        assert_eq!(
+            resolve("app:77").unwrap(),
+            ResolvedUser {
+                uid: 1000,
+                gid: 77,
+                additional_gids: vec![]
+            }
+        );
     }
 
     #[test]
     fn missing_user_or_group_names_are_errors_with_docker_wording() {
         let err = resolve("nobody").unwrap_err();
         assert!(matches!(err, RuntimeError::NoSuchUser(ref n) if n == "nobody"));
-        assert_eq!(err.to_string(), "unable to find user nobody: no matching entries in passwd file");
+        assert_eq!(
+            err.to_string(),
+            "unable to find user nobody: no matching entries in passwd file"
+        );
         let err = resolve("app:nogroup").unwrap_err();
         assert!(matches!(err, RuntimeError::NoSuchGroup(ref n) if n == "nogroup"));
-        assert!(matches!(resolve_with("app", None, None), Err(RuntimeError::NoSuchUser(_))));
+        assert!(matches!(
+            resolve_with("app", None, None),
+            Err(RuntimeError::NoSuchUser(_))
+        ));
     }
 
     #[test]
@@ -215,7 +283,11 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("etc")).unwrap();
         std::fs::create_dir_all(root.path().join("data")).unwrap();
-        std::fs::write(root.path().join("data/passwd"), "svc:x:321:654::/:/bin/sh\n").unwrap();
+        std::fs::write(
+            root.path().join("data/passwd"),
+            "svc:x:321:654::/:/bin/sh\n",
+        )
+        .unwrap();
         // Absolute target: must be taken relative to the rootfs, not the host.
         std::os::unix::fs::symlink("/data/passwd", root.path().join("etc/passwd")).unwrap();
         let u = resolve_user(root.path(), "svc").unwrap();

@@ -21,7 +21,9 @@ pub const HANG_GUARD: Duration = Duration::from_secs(120);
 
 pub const BUSYBOX: &str = "/bin/busybox";
 pub const TINI: &str = "/usr/bin/tini-static";
-const APPLETS: &[&str] = &["sh", "echo", "sleep", "cat", "id", "ip", "stty", "head", "tr", "true", "test", "["];
+const APPLETS: &[&str] = &[
+    "sh", "echo", "sleep", "cat", "id", "ip", "stty", "head", "tr", "true", "test", "[",
+];
 
 /// The OCI runtime binary: `$STRATA_TEST_RUNTIME` or `runc` from PATH.
 pub fn runtime_binary() -> String {
@@ -30,8 +32,14 @@ pub fn runtime_binary() -> String {
 
 /// Fail with a clear message unless everything these tests need is here.
 pub fn require_prerequisites() {
-    assert!(nix::unistd::geteuid().is_root(), "the runtime tests must run as root (runc creates containers)");
-    assert!(Path::new(BUSYBOX).is_file(), "{BUSYBOX} is missing: install busybox-static (apt-get install busybox-static)");
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the runtime tests must run as root (runc creates containers)"
+    );
+    assert!(
+        Path::new(BUSYBOX).is_file(),
+        "{BUSYBOX} is missing: install busybox-static (apt-get install busybox-static)"
+    );
     let runc = runtime_binary();
     let found = Command::new(&runc).arg("--version").output();
     assert!(
@@ -71,7 +79,10 @@ impl Sandbox {
     /// A fresh sandbox; `name` makes the container id readable in `runc list`.
     pub fn new(name: &str) -> Sandbox {
         require_prerequisites();
-        let dir = tempfile::Builder::new().prefix("strata-rt-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("strata-rt-")
+            .tempdir()
+            .expect("temp dir");
         let id = format!("strata-rt-{}-{name}", std::process::id());
         let rootfs = dir.path().join("rootfs");
         make_busybox_rootfs(&rootfs);
@@ -151,9 +162,16 @@ impl Sandbox {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         text.lines()
             .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}"));
-                assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z')), "time in RFC 3339 UTC: {l}");
-                (v["stream"].as_str().unwrap_or_default().to_string(), v["log"].as_str().unwrap_or_default().to_string())
+                let v: serde_json::Value =
+                    serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}"));
+                assert!(
+                    v["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+                    "time in RFC 3339 UTC: {l}"
+                );
+                (
+                    v["stream"].as_str().unwrap_or_default().to_string(),
+                    v["log"].as_str().unwrap_or_default().to_string(),
+                )
             })
             .collect()
     }
@@ -162,7 +180,11 @@ impl Sandbox {
     pub fn finish(mut self) {
         self.cleanup();
         self.finished = true;
-        let listed = Command::new(runtime_binary()).arg("--root").arg(&self.runc_root).args(["list", "-q"]).output();
+        let listed = Command::new(runtime_binary())
+            .arg("--root")
+            .arg(&self.runc_root)
+            .args(["list", "-q"])
+            .output();
         if let Ok(out) = listed {
             let ids = String::from_utf8_lossy(&out.stdout).trim().to_string();
             assert!(ids.is_empty(), "runc still lists {ids:?}");
@@ -184,7 +206,10 @@ impl Sandbox {
         if let Ok(text) = std::fs::read_to_string(self.state_dir.join("shim.pid")) {
             if let Ok(pid) = text.trim().parse::<i32>() {
                 if strata_agent::runtime::shim_client::shim_alive(&self.state_dir) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         }
@@ -203,7 +228,9 @@ impl Drop for Sandbox {
 pub fn leftover_cgroups(cgroups_path: &str) -> Vec<PathBuf> {
     let rel = cgroups_path.trim_start_matches('/');
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return found };
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return found;
+    };
     for e in entries.flatten() {
         let candidate = e.path().join(rel);
         if candidate.exists() {
@@ -218,19 +245,26 @@ pub fn leftover_cgroups(cgroups_path: &str) -> Vec<PathBuf> {
 
 /// A rootfs with busybox and a few applets, `/etc/passwd` and `/etc/group`.
 pub fn make_busybox_rootfs(rootfs: &Path) {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/app", "ctl"] {
+    for d in [
+        "bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/app", "ctl",
+    ] {
         std::fs::create_dir_all(rootfs.join(d)).expect("rootfs dir");
     }
     std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).expect("copy busybox");
     for applet in APPLETS {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).expect("applet symlink");
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))
+            .expect("applet symlink");
     }
     std::fs::write(
         rootfs.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
     )
     .expect("passwd");
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\ntty:x:5:\napp:x:1000:\nextra:x:2000:app\n").expect("group");
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\ntty:x:5:\napp:x:1000:\nextra:x:2000:app\n",
+    )
+    .expect("group");
 }
 
 /// Every event up to and including the exit.
@@ -246,7 +280,9 @@ pub async fn events_until_exit(conn: &mut ShimConnection) -> Vec<ShimEvent> {
                 }
             }
             Ok(None) => panic!("shim connection closed without an exit; events so far: {events:?}"),
-            Err(_) => panic!("no exit within {HANG_GUARD:?} (hang guard); events so far: {events:?}"),
+            Err(_) => {
+                panic!("no exit within {HANG_GUARD:?} (hang guard); events so far: {events:?}")
+            }
         }
     }
 }

@@ -18,12 +18,19 @@ pub(crate) fn effective_capability_names(
     let add = normalize(cap_add)?;
     let drop = normalize(cap_drop)?;
     let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
-        ALL_CAPABILITIES.iter().map(|c| c.to_string()).filter(|c| !drop.contains(c)).collect()
+        ALL_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect()
     } else if drop.iter().any(|c| c == "ALL") {
         add
     } else {
-        let mut kept: Vec<String> =
-            DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).filter(|c| !drop.contains(c)).collect();
+        let mut kept: Vec<String> = DEFAULT_CAPABILITIES
+            .iter()
+            .map(|c| c.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect();
         kept.extend(add);
         kept
     };
@@ -98,7 +105,10 @@ mod tests {
     #[test]
     fn all_rules() {
         assert_eq!(names(false, &[], &["ALL"]), Vec::<String>::new());
-        assert_eq!(names(false, &["CHOWN"], &["all"]), vec!["CHOWN".to_string()]);
+        assert_eq!(
+            names(false, &["CHOWN"], &["all"]),
+            vec!["CHOWN".to_string()]
+        );
         let caps = names(false, &["ALL"], &["SYS_ADMIN"]);
         assert_eq!(caps.len(), ALL_CAPABILITIES.len() - 1);
         assert_eq!(names(true, &[], &["ALL"]).len(), ALL_CAPABILITIES.len());
@@ -113,6 +123,14 @@ mod tests {
     #[test]
     fn every_known_name_parses() {
         let all: Vec<String> = ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect();
-        assert_eq!(linux_capabilities(&all).unwrap().bounding().as_ref().unwrap().len(), all.len());
+        assert_eq!(
+            linux_capabilities(&all)
+                .unwrap()
+                .bounding()
+                .as_ref()
+                .unwrap()
+                .len(),
+            all.len()
+        );
     }
 }

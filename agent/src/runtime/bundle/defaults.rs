@@ -11,7 +11,12 @@ pub(crate) struct DefaultMount {
 
 /// The mounts every container gets, in Docker's order.
 pub(crate) const DEFAULT_MOUNTS: &[DefaultMount] = &[
-    DefaultMount { destination: "/proc", kind: "proc", source: "proc", options: &["nosuid", "noexec", "nodev"] },
+    DefaultMount {
+        destination: "/proc",
+        kind: "proc",
+        source: "proc",
+        options: &["nosuid", "noexec", "nodev"],
+    },
     DefaultMount {
         destination: "/dev",
         kind: "tmpfs",
@@ -22,16 +27,33 @@ pub(crate) const DEFAULT_MOUNTS: &[DefaultMount] = &[
         destination: "/dev/pts",
         kind: "devpts",
         source: "devpts",
-        options: &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        options: &[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ],
     },
-    DefaultMount { destination: "/sys", kind: "sysfs", source: "sysfs", options: &["nosuid", "noexec", "nodev", "ro"] },
+    DefaultMount {
+        destination: "/sys",
+        kind: "sysfs",
+        source: "sysfs",
+        options: &["nosuid", "noexec", "nodev", "ro"],
+    },
     DefaultMount {
         destination: "/sys/fs/cgroup",
         kind: "cgroup",
         source: "cgroup",
         options: &["nosuid", "noexec", "nodev", "ro"],
     },
-    DefaultMount { destination: "/dev/mqueue", kind: "mqueue", source: "mqueue", options: &["nosuid", "noexec", "nodev"] },
+    DefaultMount {
+        destination: "/dev/mqueue",
+        kind: "mqueue",
+        source: "mqueue",
+        options: &["nosuid", "noexec", "nodev"],
+    },
     DefaultMount {
         destination: "/dev/shm",
         kind: "tmpfs",
@@ -60,8 +82,13 @@ pub(crate) const MASKED_PATHS: &[&str] = &[
 ];
 
 /// Paths Docker makes read-only in unprivileged containers.
-pub(crate) const READONLY_PATHS: &[&str] =
-    &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub(crate) const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// Docker's default capability set (without the `CAP_` prefix).
 pub(crate) const DEFAULT_CAPABILITIES: &[&str] = &[
@@ -129,8 +156,11 @@ pub(crate) const ALL_CAPABILITIES: &[&str] = &[
 
 /// Sysctls Docker sets in containers with their own network namespace, so unprivileged
 /// processes may bind low ports and ping.
-pub(crate) const NETNS_SYSCTLS: &[(&str, &str)] =
-    &[("net.ipv4.ip_unprivileged_port_start", "0"), ("net.ipv4.ping_group_range", "0 2147483647")];
+pub(crate) const NETNS_SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+];
 
 /// `PATH` when neither the image nor the request sets one (Docker's default).
-pub(crate) const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

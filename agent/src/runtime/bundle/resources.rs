@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use oci_spec::runtime::{
-    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxPidsBuilder,
-    LinuxResources, LinuxResourcesBuilder,
+    LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
 };
 
 use crate::model::Resources;
@@ -29,7 +29,9 @@ impl HostSupport {
         let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
             .map(|c| c.split_whitespace().any(|c| c == "memory"))
             .unwrap_or(false);
-        HostSupport { swap_limit: v1 || v2 }
+        HostSupport {
+            swap_limit: v1 || v2,
+        }
     }
 }
 
@@ -40,7 +42,9 @@ pub(crate) fn linux_resources(
     privileged: bool,
     host: HostSupport,
 ) -> Result<LinuxResources, RuntimeError> {
-    let err = |what: &str, e: oci_spec::OciSpecError| RuntimeError::Bundle(format!("resources ({what}): {e}"));
+    let err = |what: &str, e: oci_spec::OciSpecError| {
+        RuntimeError::Bundle(format!("resources ({what}): {e}"))
+    };
     // Device cgroup: deny everything; runc then allows its standard device set. Privileged
     // containers may use every device.
     let device_rule = LinuxDeviceCgroupBuilder::default()
@@ -51,7 +55,10 @@ pub(crate) fn linux_resources(
     let mut builder = LinuxResourcesBuilder::default().devices(vec![device_rule]);
 
     if r.memory < 0 {
-        return Err(RuntimeError::Bundle(format!("invalid memory limit {}", r.memory)));
+        return Err(RuntimeError::Bundle(format!(
+            "invalid memory limit {}",
+            r.memory
+        )));
     }
     if r.memory == 0 && r.memory_swap > 0 {
         return Err(RuntimeError::Bundle(
@@ -77,7 +84,9 @@ pub(crate) fn linux_resources(
     }
 
     if r.nano_cpus < 0 || r.cpu_shares < 0 {
-        return Err(RuntimeError::Bundle("cpu limits must not be negative".into()));
+        return Err(RuntimeError::Bundle(
+            "cpu limits must not be negative".into(),
+        ));
     }
     if r.nano_cpus > 0 || r.cpu_shares > 0 || !r.cpuset_cpus.is_empty() {
         let mut cpu = LinuxCpuBuilder::default();
@@ -95,7 +104,12 @@ pub(crate) fn linux_resources(
     }
 
     if r.pids_limit > 0 {
-        builder = builder.pids(LinuxPidsBuilder::default().limit(r.pids_limit).build().map_err(|e| err("pids", e))?);
+        builder = builder.pids(
+            LinuxPidsBuilder::default()
+                .limit(r.pids_limit)
+                .build()
+                .map_err(|e| err("pids", e))?,
+        );
     }
     if r.blkio_weight > 0 {
         if !(10..=1000).contains(&r.blkio_weight) {
@@ -104,8 +118,12 @@ pub(crate) fn linux_resources(
                 r.blkio_weight
             )));
         }
-        builder = builder
-            .block_io(LinuxBlockIoBuilder::default().weight(r.blkio_weight).build().map_err(|e| err("blkio", e))?);
+        builder = builder.block_io(
+            LinuxBlockIoBuilder::default()
+                .weight(r.blkio_weight)
+                .build()
+                .map_err(|e| err("blkio", e))?,
+        );
     }
     builder.build().map_err(|e| err("resources", e))
 }
@@ -127,21 +145,45 @@ mod tests {
 
     #[test]
     fn memory_swap_rules() {
-        let mut res = Resources { memory: 64 << 20, ..Default::default() };
+        let mut res = Resources {
+            memory: 64 << 20,
+            ..Default::default()
+        };
         let r = linux_resources(&res, false, SWAP).unwrap();
         assert_eq!(r.memory().as_ref().unwrap().swap(), Some(128 << 20));
         res.memory_swap = -1;
-        assert_eq!(linux_resources(&res, false, SWAP).unwrap().memory().as_ref().unwrap().swap(), Some(-1));
+        assert_eq!(
+            linux_resources(&res, false, SWAP)
+                .unwrap()
+                .memory()
+                .as_ref()
+                .unwrap()
+                .swap(),
+            Some(-1)
+        );
         let no_swap = linux_resources(&res, false, HostSupport { swap_limit: false }).unwrap();
         assert_eq!(no_swap.memory().as_ref().unwrap().swap(), None);
         res.memory_swap = 32 << 20;
         assert!(linux_resources(&res, false, SWAP).is_err());
-        assert!(linux_resources(&Resources { memory_swap: 1 << 30, ..Default::default() }, false, SWAP).is_err());
+        assert!(linux_resources(
+            &Resources {
+                memory_swap: 1 << 30,
+                ..Default::default()
+            },
+            false,
+            SWAP
+        )
+        .is_err());
     }
 
     #[test]
     fn cpus_become_quota_over_period() {
-        let res = Resources { nano_cpus: 1_500_000_000, cpu_shares: 512, cpuset_cpus: "0".into(), ..Default::default() };
+        let res = Resources {
+            nano_cpus: 1_500_000_000,
+            cpu_shares: 512,
+            cpuset_cpus: "0".into(),
+            ..Default::default()
+        };
         let r = linux_resources(&res, false, SWAP).unwrap();
         let cpu = r.cpu().as_ref().unwrap();
         assert_eq!((cpu.quota(), cpu.period()), (Some(150_000), Some(100_000)));
@@ -151,14 +193,33 @@ mod tests {
 
     #[test]
     fn pids_and_blkio() {
-        let res = Resources { pids_limit: 20, blkio_weight: 300, ..Default::default() };
+        let res = Resources {
+            pids_limit: 20,
+            blkio_weight: 300,
+            ..Default::default()
+        };
         let r = linux_resources(&res, false, SWAP).unwrap();
         assert_eq!(r.pids().as_ref().unwrap().limit(), 20);
         assert_eq!(r.block_io().as_ref().unwrap().weight(), Some(300));
-        assert!(linux_resources(&Resources { blkio_weight: 5, ..Default::default() }, false, SWAP).is_err());
-        assert!(linux_resources(&Resources { pids_limit: -1, ..Default::default() }, false, SWAP)
-            .unwrap()
-            .pids()
-            .is_none());
+        assert!(linux_resources(
+            &Resources {
+                blkio_weight: 5,
+                ..Default::default()
+            },
+            false,
+            SWAP
+        )
+        .is_err());
+        assert!(linux_resources(
+            &Resources {
+                pids_limit: -1,
+                ..Default::default()
+            },
+            false,
+            SWAP
+        )
+        .unwrap()
+        .pids()
+        .is_none());
     }
 }

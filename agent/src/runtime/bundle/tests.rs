@@ -14,10 +14,22 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let rootfs = dir.path().join("rootfs");
     std::fs::create_dir_all(rootfs.join("etc")).unwrap();
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/:/bin/sh\n").unwrap();
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nappgrp:x:1001:\naudio:x:29:app\n").unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rootfs.join("etc/group"),
+        "root:x:0:\nappgrp:x:1001:\naudio:x:29:app\n",
+    )
+    .unwrap();
     let bundle = dir.path().join("bundle");
-    Fixture { rootfs, bundle, _dir: dir }
+    Fixture {
+        rootfs,
+        bundle,
+        _dir: dir,
+    }
 }
 
 fn base(f: &Fixture) -> BundleSpec {
@@ -36,17 +48,32 @@ fn base(f: &Fixture) -> BundleSpec {
 fn written(f: &Fixture, spec: &BundleSpec) -> Value {
     let path = write_bundle(&f.bundle, spec).unwrap();
     assert_eq!(path, f.bundle.join("config.json"));
-    let leftovers: Vec<_> = std::fs::read_dir(&f.bundle).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers, vec![std::ffi::OsString::from("config.json")], "no temporary files remain");
+    let leftovers: Vec<_> = std::fs::read_dir(&f.bundle)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        vec![std::ffi::OsString::from("config.json")],
+        "no temporary files remain"
+    );
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn mount_of<'a>(cfg: &'a Value, dest: &str) -> Option<&'a Value> {
-    cfg["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == dest)
+    cfg["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == dest)
 }
 
 #[test]
@@ -63,14 +90,28 @@ fn process_root_and_namespaces() {
     assert_eq!(p["terminal"], false);
     assert_eq!(p["noNewPrivileges"], false);
     assert!(p.get("rlimits").is_none(), "no rlimits requested: {p}");
-    assert_eq!((p["user"]["uid"].as_u64(), p["user"]["gid"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (p["user"]["uid"].as_u64(), p["user"]["gid"].as_u64()),
+        (Some(0), Some(0))
+    );
     let env = strings(&p["env"]);
-    assert_eq!(env[0], "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    assert_eq!(
+        env[0],
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    );
     assert!(env.contains(&"HOSTNAME=c1host".to_string()) && env.contains(&"FOO=bar".to_string()));
-    let ns: Vec<&str> = cfg["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    let ns: Vec<&str> = cfg["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
     assert_eq!(ns, vec!["pid", "ipc", "uts", "mount", "network"]);
     assert_eq!(cfg["linux"]["cgroupsPath"], "/strata-test/c1");
-    assert_eq!(cfg["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"], "0");
+    assert_eq!(
+        cfg["linux"]["sysctl"]["net.ipv4.ip_unprivileged_port_start"],
+        "0"
+    );
 }
 
 #[test]
@@ -80,7 +121,10 @@ fn default_capabilities_and_masked_paths() {
     let caps = &cfg["process"]["capabilities"];
     let mut bounding = strings(&caps["bounding"]);
     bounding.sort();
-    let mut expected: Vec<String> = defaults::DEFAULT_CAPABILITIES.iter().map(|c| format!("CAP_{c}")).collect();
+    let mut expected: Vec<String> = defaults::DEFAULT_CAPABILITIES
+        .iter()
+        .map(|c| format!("CAP_{c}"))
+        .collect();
     expected.sort();
     assert_eq!(bounding, expected);
     let mut effective = strings(&caps["effective"]);
@@ -90,23 +134,45 @@ fn default_capabilities_and_masked_paths() {
     assert!(strings(&cfg["linux"]["maskedPaths"]).contains(&"/proc/kcore".to_string()));
     assert!(strings(&cfg["linux"]["readonlyPaths"]).contains(&"/proc/sys".to_string()));
     let devices = &cfg["linux"]["resources"]["devices"][0];
-    assert_eq!((devices["allow"].as_bool(), devices["access"].as_str()), (Some(false), Some("rwm")));
+    assert_eq!(
+        (devices["allow"].as_bool(), devices["access"].as_str()),
+        (Some(false), Some("rwm"))
+    );
 }
 
 #[test]
 fn default_mounts_in_dockers_order() {
     let f = fixture();
     let cfg = written(&f, &base(&f));
-    let dests: Vec<&str> = cfg["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
-    assert_eq!(dests, vec!["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm"]);
+    let dests: Vec<&str> = cfg["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dests,
+        vec![
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/sys",
+            "/sys/fs/cgroup",
+            "/dev/mqueue",
+            "/dev/shm"
+        ]
+    );
     let pts = mount_of(&cfg, "/dev/pts").unwrap();
     assert_eq!(pts["type"], "devpts");
     for o in ["newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] {
         assert!(strings(&pts["options"]).contains(&o.to_string()), "{o}");
     }
     assert!(strings(&mount_of(&cfg, "/sys").unwrap()["options"]).contains(&"ro".to_string()));
-    assert!(strings(&mount_of(&cfg, "/dev").unwrap()["options"]).contains(&"size=65536k".to_string()));
-    assert!(strings(&mount_of(&cfg, "/dev/shm").unwrap()["options"]).contains(&"size=65536k".to_string()));
+    assert!(
+        strings(&mount_of(&cfg, "/dev").unwrap()["options"]).contains(&"size=65536k".to_string())
+    );
+    assert!(strings(&mount_of(&cfg, "/dev/shm").unwrap()["options"])
+        .contains(&"size=65536k".to_string()));
 }
 
 #[test]
@@ -114,7 +180,12 @@ fn extra_mounts_follow_defaults_and_replace_same_destination() {
     let f = fixture();
     let mut spec = base(&f);
     spec.mounts = vec![
-        BundleMount { destination: "/data".into(), kind: "bind".into(), source: "/srv/data".into(), options: vec!["ro".into()] },
+        BundleMount {
+            destination: "/data".into(),
+            kind: "bind".into(),
+            source: "/srv/data".into(),
+            options: vec!["ro".into()],
+        },
         BundleMount {
             destination: "/dev/shm".into(),
             kind: "tmpfs".into(),
@@ -127,11 +198,19 @@ fn extra_mounts_follow_defaults_and_replace_same_destination() {
     assert_eq!(data["type"], "bind");
     assert_eq!(data["source"], "/srv/data");
     assert_eq!(strings(&data["options"]), vec!["rbind", "ro", "rprivate"]);
-    let shm: Vec<&Value> = cfg["mounts"].as_array().unwrap().iter().filter(|m| m["destination"] == "/dev/shm").collect();
+    let shm: Vec<&Value> = cfg["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destination"] == "/dev/shm")
+        .collect();
     assert_eq!(shm.len(), 1);
     assert_eq!(strings(&shm[0]["options"]), vec!["size=1m"]);
     let last = cfg["mounts"].as_array().unwrap().last().unwrap();
-    assert_eq!(last["destination"], "/dev/shm", "request mounts come after the defaults");
+    assert_eq!(
+        last["destination"], "/dev/shm",
+        "request mounts come after the defaults"
+    );
 }
 
 #[test]
@@ -140,7 +219,10 @@ fn init_wraps_the_command_and_mounts_tini() {
     let mut spec = base(&f);
     spec.init = Some("/usr/bin/tini-static".into());
     let cfg = written(&f, &spec);
-    assert_eq!(strings(&cfg["process"]["args"]), vec!["/sbin/docker-init", "--", "sh", "-c", "echo hi"]);
+    assert_eq!(
+        strings(&cfg["process"]["args"]),
+        vec!["/sbin/docker-init", "--", "sh", "-c", "echo hi"]
+    );
     let init = mount_of(&cfg, "/sbin/docker-init").unwrap();
     assert_eq!(init["source"], "/usr/bin/tini-static");
     assert_eq!(strings(&init["options"]), vec!["bind", "ro"]);
@@ -153,7 +235,10 @@ fn user_forms_resolve_against_the_rootfs() {
     spec.user = "app".into();
     let cfg = written(&f, &spec);
     let u = &cfg["process"]["user"];
-    assert_eq!((u["uid"].as_u64(), u["gid"].as_u64()), (Some(1000), Some(1001)));
+    assert_eq!(
+        (u["uid"].as_u64(), u["gid"].as_u64()),
+        (Some(1000), Some(1001))
+    );
     assert_eq!(u["additionalGids"], serde_json::json!([29]));
     spec.user = "55:66".into();
     let u = written(&f, &spec)["process"]["user"].clone();
@@ -183,7 +268,13 @@ fn privileged_gets_every_capability_and_no_masks() {
     let mut spec = base(&f);
     spec.privileged = true;
     let cfg = written(&f, &spec);
-    assert_eq!(cfg["process"]["capabilities"]["bounding"].as_array().unwrap().len(), defaults::ALL_CAPABILITIES.len());
+    assert_eq!(
+        cfg["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap()
+            .len(),
+        defaults::ALL_CAPABILITIES.len()
+    );
     assert!(cfg["linux"].get("maskedPaths").is_none());
     assert!(cfg["linux"].get("readonlyPaths").is_none());
     assert!(strings(&mount_of(&cfg, "/sys").unwrap()["options"]).contains(&"rw".to_string()));
@@ -207,11 +298,21 @@ fn network_forms() {
     let mut spec = base(&f);
     spec.network = NetworkNamespace::Host;
     let cfg = written(&f, &spec);
-    assert!(!cfg["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "network"));
+    assert!(!cfg["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["type"] == "network"));
     assert!(cfg["linux"].get("sysctl").is_none());
     spec.network = NetworkNamespace::Path("/run/netns/x".into());
     let cfg = written(&f, &spec);
-    let net = cfg["linux"]["namespaces"].as_array().unwrap().iter().find(|n| n["type"] == "network").unwrap().clone();
+    let net = cfg["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["type"] == "network")
+        .unwrap()
+        .clone();
     assert_eq!(net["path"], "/run/netns/x");
 }
 
@@ -219,7 +320,12 @@ fn network_forms() {
 fn resources_reach_the_spec() {
     let f = fixture();
     let mut spec = base(&f);
-    spec.resources = Resources { memory: 32 << 20, nano_cpus: 500_000_000, pids_limit: 50, ..Default::default() };
+    spec.resources = Resources {
+        memory: 32 << 20,
+        nano_cpus: 500_000_000,
+        pids_limit: 50,
+        ..Default::default()
+    };
     let cfg = written(&f, &spec);
     let r = &cfg["linux"]["resources"];
     assert_eq!(r["memory"]["limit"].as_i64(), Some(32 << 20));

@@ -23,7 +23,9 @@ impl ShimArgs {
     /// The arguments after `strata shim`.
     pub(crate) fn to_args(&self) -> Result<Vec<String>, String> {
         let path = |name: &str, p: &PathBuf| {
-            p.to_str().map(String::from).ok_or_else(|| format!("{name} {} is not valid UTF-8", p.display()))
+            p.to_str()
+                .map(String::from)
+                .ok_or_else(|| format!("{name} {} is not valid UTF-8", p.display()))
         };
         let mut args = vec![
             "--id".to_string(),
@@ -62,7 +64,11 @@ impl ShimArgs {
         let (mut tty, mut stdin) = (false, false);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
-            let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
+            let mut value = || {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
             match flag.as_str() {
                 "--id" => id = Some(value()?),
                 "--bundle" => bundle = Some(PathBuf::from(value()?)),
@@ -72,7 +78,10 @@ impl ShimArgs {
                 "--log" => log_path = Some(PathBuf::from(value()?)),
                 "--ready-fd" => {
                     let v = value()?;
-                    ready_fd = Some(v.parse::<RawFd>().map_err(|_| format!("--ready-fd {v:?} is not a number"))?)
+                    ready_fd = Some(
+                        v.parse::<RawFd>()
+                            .map_err(|_| format!("--ready-fd {v:?} is not a number"))?,
+                    )
                 }
                 "--tty" => tty = true,
                 "--stdin" => stdin = true,

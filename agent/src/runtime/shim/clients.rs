@@ -20,7 +20,13 @@ pub(crate) struct Client {
 impl Client {
     pub(crate) fn new(stream: UnixStream) -> std::io::Result<Client> {
         stream.set_nonblocking(true)?;
-        Ok(Client { stream, out: Vec::new(), out_pos: 0, decoder: FrameDecoder::default(), closed: false })
+        Ok(Client {
+            stream,
+            out: Vec::new(),
+            out_pos: 0,
+            decoder: FrameDecoder::default(),
+            closed: false,
+        })
     }
 
     /// Queue a frame for this client.

@@ -71,8 +71,13 @@ fn create_with_pipes(args: &ShimArgs) -> Result<Created, String> {
         (Stdio::null(), None)
     };
     let mut cmd = base_command(args);
-    cmd.arg(&args.id).stdin(stdin_r).stdout(Stdio::from(stdout_w)).stderr(Stdio::from(stderr_w));
-    let status = cmd.status().map_err(|e| format!("running {}: {e}", args.runtime));
+    cmd.arg(&args.id)
+        .stdin(stdin_r)
+        .stdout(Stdio::from(stdout_w))
+        .stderr(Stdio::from(stderr_w));
+    let status = cmd
+        .status()
+        .map_err(|e| format!("running {}: {e}", args.runtime));
     // The command holds our copies of the container's ends of the pipes: close them, so the
     // container is their only writer (and EOF means it is gone).
     drop(cmd);
@@ -82,22 +87,37 @@ fn create_with_pipes(args: &ShimArgs) -> Result<Created, String> {
         return Err(failure_message(args, status, Some(stderr)));
     }
     let pid = read_pid(args)?;
-    Ok(Created { pid, io: ContainerIo::Pipes { stdin: stdin_w, stdout: File::from(stdout_r), stderr } })
+    Ok(Created {
+        pid,
+        io: ContainerIo::Pipes {
+            stdin: stdin_w,
+            stdout: File::from(stdout_r),
+            stderr,
+        },
+    })
 }
 
 fn create_with_tty(args: &ShimArgs) -> Result<Created, String> {
     let console = SocketPath::new(&args.state_dir, state_files::CONSOLE_SOCKET, true)
         .map_err(|e| format!("console socket in {}: {e}", args.state_dir.display()))?;
     let _ = std::fs::remove_file(args.state_dir.join(state_files::CONSOLE_SOCKET));
-    let listener = UnixListener::bind(&console.path).map_err(|e| format!("binding {}: {e}", console.path.display()))?;
-    listener.set_nonblocking(true).map_err(|e| format!("console socket: {e}"))?;
+    let listener = UnixListener::bind(&console.path)
+        .map_err(|e| format!("binding {}: {e}", console.path.display()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("console socket: {e}"))?;
     let stderr_path = args.state_dir.join(state_files::CREATE_STDERR);
-    let stderr = File::create(&stderr_path).map_err(|e| format!("creating {}: {e}", stderr_path.display()))?;
+    let stderr = File::create(&stderr_path)
+        .map_err(|e| format!("creating {}: {e}", stderr_path.display()))?;
 
     let mut cmd = base_command(args);
     cmd.arg("--console-socket").arg(&console.path).arg(&args.id);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
-    let mut child = cmd.spawn().map_err(|e| format!("running {}: {e}", args.runtime))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr));
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("running {}: {e}", args.runtime))?;
     drop(cmd);
 
     let mut master = None;
@@ -116,7 +136,9 @@ fn create_with_tty(args: &ShimArgs) -> Result<Created, String> {
             Err(e) => break Err(format!("waiting for {} create: {e}", args.runtime)),
         }
         if master.is_some() {
-            break child.wait().map_err(|e| format!("waiting for {} create: {e}", args.runtime));
+            break child
+                .wait()
+                .map_err(|e| format!("waiting for {} create: {e}", args.runtime));
         }
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, 50u16);
@@ -127,16 +149,21 @@ fn create_with_tty(args: &ShimArgs) -> Result<Created, String> {
     if !status.success() {
         return Err(failure_message(args, status, File::open(&stderr_path).ok()));
     }
-    let master = master.ok_or_else(|| format!("{} create did not send the console", args.runtime))?;
+    let master =
+        master.ok_or_else(|| format!("{} create did not send the console", args.runtime))?;
     let pid = read_pid(args)?;
-    Ok(Created { pid, io: ContainerIo::Pty { master } })
+    Ok(Created {
+        pid,
+        io: ContainerIo::Pty { master },
+    })
 }
 
 /// Accept the runtime's console connection, if it has come, and take the master from it.
 fn accept_master(listener: &UnixListener) -> Result<Option<File>, String> {
     match listener.accept() {
         Ok((conn, _)) => {
-            conn.set_nonblocking(false).map_err(|e| format!("console connection: {e}"))?;
+            conn.set_nonblocking(false)
+                .map_err(|e| format!("console connection: {e}"))?;
             let fd = receive_master(&conn).map_err(|e| format!("receiving the console: {e}"))?;
             Ok(Some(File::from(fd)))
         }
@@ -147,8 +174,11 @@ fn accept_master(listener: &UnixListener) -> Result<Option<File>, String> {
 
 fn read_pid(args: &ShimArgs) -> Result<i32, String> {
     let path = args.state_dir.join(state_files::CONTAINER_PID);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    text.trim().parse::<i32>().map_err(|_| format!("{} holds {:?}, not a pid", path.display(), text.trim()))
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    text.trim()
+        .parse::<i32>()
+        .map_err(|_| format!("{} holds {:?}, not a pid", path.display(), text.trim()))
 }
 
 /// What went wrong, in the runtime's words: its JSON log, else what it printed on stderr.

@@ -10,7 +10,11 @@ static LOG: OnceLock<Mutex<File>> = OnceLock::new();
 
 /// Start appending diagnostics to `path`. Without it, diagnostics are dropped.
 pub(crate) fn init(path: &Path) {
-    if let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+    if let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
         let _ = LOG.set(Mutex::new(file));
     }
 }

@@ -100,22 +100,50 @@ impl EventLoop {
     ) -> std::io::Result<EventLoop> {
         listener.set_nonblocking(true)?;
         let (outputs, stdin, resize_target, tty) = match io {
-            ContainerIo::Pipes { stdin, stdout, stderr } => {
+            ContainerIo::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            } => {
                 let outputs = vec![
-                    Output { stream: StdStream::Stdout, file: Some(stdout) },
-                    Output { stream: StdStream::Stderr, file: Some(stderr) },
+                    Output {
+                        stream: StdStream::Stdout,
+                        file: Some(stdout),
+                    },
+                    Output {
+                        stream: StdStream::Stderr,
+                        file: Some(stderr),
+                    },
                 ];
-                let sink = stdin.map(|file| StdinSink { file: Some(file), pending: Vec::new(), close_requested: false, pty: false });
+                let sink = stdin.map(|file| StdinSink {
+                    file: Some(file),
+                    pending: Vec::new(),
+                    close_requested: false,
+                    pty: false,
+                });
                 (outputs, sink, None, false)
             }
             ContainerIo::Pty { master } => {
                 let sink = if stdin_requested {
-                    Some(StdinSink { file: Some(master.try_clone()?), pending: Vec::new(), close_requested: false, pty: true })
+                    Some(StdinSink {
+                        file: Some(master.try_clone()?),
+                        pending: Vec::new(),
+                        close_requested: false,
+                        pty: true,
+                    })
                 } else {
                     None
                 };
                 let resize = master.try_clone()?;
-                (vec![Output { stream: StdStream::Stdout, file: Some(master) }], sink, Some(resize), true)
+                (
+                    vec![Output {
+                        stream: StdStream::Stdout,
+                        file: Some(master),
+                    }],
+                    sink,
+                    Some(resize),
+                    true,
+                )
             }
         };
         for o in &outputs {
@@ -126,7 +154,11 @@ impl EventLoop {
         if let Some(f) = stdin.as_ref().and_then(|s| s.file.as_ref()) {
             set_nonblocking(f);
         }
-        let hello = Hello { stdin: stdin.is_some(), tty, container_pid };
+        let hello = Hello {
+            stdin: stdin.is_some(),
+            tty,
+            container_pid,
+        };
         let hello = serde_json::to_vec(&hello).map_err(std::io::Error::other)?;
         Ok(EventLoop {
             listener,
@@ -161,7 +193,14 @@ impl EventLoop {
             self.turn();
         }
         let (reaped, _) = self.reaped.take().unwrap_or_else(|| {
-            (Reaped { exit_code: 255, oom_killed: false, finished_at: now() }, Instant::now())
+            (
+                Reaped {
+                    exit_code: 255,
+                    oom_killed: false,
+                    finished_at: now(),
+                },
+                Instant::now(),
+            )
         });
         (reaped, self.clients, self.listener)
     }
@@ -169,7 +208,10 @@ impl EventLoop {
     /// One poll and everything it reports.
     fn turn(&mut self) {
         let clients_backed_up = self.clients.iter().any(|c| c.pending() > CLIENT_HIGH_WATER);
-        let stdin_backed_up = self.stdin.as_ref().is_some_and(|s| s.pending.len() > STDIN_HIGH_WATER);
+        let stdin_backed_up = self
+            .stdin
+            .as_ref()
+            .is_some_and(|s| s.pending.len() > STDIN_HIGH_WATER);
         let mut tokens = Vec::new();
         let mut fds = Vec::new();
         fds.push(PollFd::new(self.signals.as_fd(), PollFlags::POLLIN));
@@ -201,7 +243,11 @@ impl EventLoop {
             fds.push(PollFd::new(c.stream.as_fd(), flags));
             tokens.push(Token::Client(i));
         }
-        let timeout = if self.reaped.is_some() { PollTimeout::from(100u16) } else { PollTimeout::NONE };
+        let timeout = if self.reaped.is_some() {
+            PollTimeout::from(100u16)
+        } else {
+            PollTimeout::NONE
+        };
         match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(Errno::EINTR) => return,
@@ -230,7 +276,9 @@ impl EventLoop {
                     if revents.intersects(PollFlags::POLLOUT) {
                         self.clients[i].flush();
                     }
-                    if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                    if revents
+                        .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                    {
                         self.read_client(i);
                     }
                 }
@@ -259,7 +307,14 @@ impl EventLoop {
             if pid.as_raw() == self.container_pid && self.reaped.is_none() {
                 let oom_killed = self.oom.as_ref().is_some_and(|o| o.oom_killed());
                 diag!("container process {pid} exited with {code} (oom killed: {oom_killed})");
-                self.reaped = Some((Reaped { exit_code: code, oom_killed, finished_at: now() }, Instant::now()));
+                self.reaped = Some((
+                    Reaped {
+                        exit_code: code,
+                        oom_killed,
+                        finished_at: now(),
+                    },
+                    Instant::now(),
+                ));
                 self.last_output = Instant::now();
             }
         }
@@ -289,14 +344,19 @@ impl EventLoop {
     fn read_output(&mut self, i: usize) {
         let mut buf = vec![0u8; 32 * 1024];
         let output = &mut self.outputs[i];
-        let Some(file) = output.file.as_mut() else { return };
+        let Some(file) = output.file.as_mut() else {
+            return;
+        };
         let n = match file.read(&mut buf) {
             Ok(0) => {
                 output.file = None;
                 return;
             }
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::Interrupted => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::Interrupted =>
+            {
                 return
             }
             Err(e) => {
@@ -312,7 +372,11 @@ impl EventLoop {
         let chunk = &buf[..n];
         self.last_output = Instant::now();
         self.log.write(stream, chunk);
-        let kind = if stream == StdStream::Stderr { FrameKind::Stderr } else { FrameKind::Stdout };
+        let kind = if stream == StdStream::Stderr {
+            FrameKind::Stderr
+        } else {
+            FrameKind::Stdout
+        };
         for c in &mut self.clients {
             c.queue(kind, chunk);
             c.flush();
@@ -323,7 +387,11 @@ impl EventLoop {
         for frame in self.clients[i].read_frames() {
             match frame.kind {
                 FrameKind::Stdin => {
-                    if let Some(sink) = self.stdin.as_mut().filter(|s| s.file.is_some() && !s.close_requested) {
+                    if let Some(sink) = self
+                        .stdin
+                        .as_mut()
+                        .filter(|s| s.file.is_some() && !s.close_requested)
+                    {
                         sink.pending.extend_from_slice(&frame.payload);
                     }
                 }
@@ -352,7 +420,9 @@ impl EventLoop {
 
     /// Write pending stdin; close it once asked to and everything was written.
     fn write_stdin(&mut self) {
-        let Some(sink) = self.stdin.as_mut() else { return };
+        let Some(sink) = self.stdin.as_mut() else {
+            return;
+        };
         while let (Some(file), false) = (sink.file.as_mut(), sink.pending.is_empty()) {
             match file.write(&sink.pending) {
                 Ok(n) => {
@@ -394,7 +464,10 @@ pub(crate) fn flush_clients(mut clients: Vec<Client>) {
             diag!("{} client(s) stopped reading; closing them", clients.len());
             return;
         }
-        let mut fds: Vec<PollFd> = clients.iter().map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLOUT)).collect();
+        let mut fds: Vec<PollFd> = clients
+            .iter()
+            .map(|c| PollFd::new(c.stream.as_fd(), PollFlags::POLLOUT))
+            .collect();
         let _ = poll(&mut fds, PollTimeout::from(100u16));
     }
 }

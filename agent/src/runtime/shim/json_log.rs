@@ -30,14 +30,23 @@ impl JsonLog {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(JsonLog { path: path.to_path_buf(), file: Some(file), failed: false })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(JsonLog {
+            path: path.to_path_buf(),
+            file: Some(file),
+            failed: false,
+        })
     }
 
     /// Log one chunk of output: an entry per line; a trailing partial line becomes an entry
     /// of its own (without the newline).
     pub(crate) fn write(&mut self, stream: StdStream, chunk: &[u8]) {
-        let Some(file) = self.file.as_mut() else { return };
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
         let encoded = encode_entries(stream, chunk, &now());
         if let Err(e) = file.write_all(&encoded) {
             if !self.failed {
@@ -67,7 +76,11 @@ fn encode_entries(stream: StdStream, chunk: &[u8], time: &str) -> Vec<u8> {
     let mut out = Vec::new();
     for line in chunk.split_inclusive(|b| *b == b'\n') {
         let text = String::from_utf8_lossy(line);
-        let entry = Entry { log: &text, stream: stream_name(stream), time };
+        let entry = Entry {
+            log: &text,
+            stream: stream_name(stream),
+            time,
+        };
         if serde_json::to_writer(&mut out, &entry).is_ok() {
             out.push(b'\n');
         }
@@ -83,12 +96,21 @@ mod tests {
     fn one_entry_per_line_and_partial_lines_as_they_come() {
         let out = encode_entries(StdStream::Stderr, b"a\nb \"q\"\npart", "T");
         let text = String::from_utf8(out).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0], serde_json::json!({"log":"a\n","stream":"stderr","time":"T"}));
+        assert_eq!(
+            lines[0],
+            serde_json::json!({"log":"a\n","stream":"stderr","time":"T"})
+        );
         assert_eq!(lines[1]["log"], "b \"q\"\n");
         assert_eq!(lines[2]["log"], "part");
-        assert!(text.starts_with(r#"{"log":"a\n","stream":"stderr","time":"T"}"#), "field order as dockerd");
+        assert!(
+            text.starts_with(r#"{"log":"a\n","stream":"stderr","time":"T"}"#),
+            "field order as dockerd"
+        );
     }
 
     #[test]

@@ -32,10 +32,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 pub(crate) use self::args::ShimArgs;
 use self::diag::diag;
+use crate::runtime::exit_file;
 use crate::runtime::shim_client::ExitInfo;
 use crate::runtime::shim_protocol::FrameKind;
 use crate::runtime::state_files::{self, SocketPath};
-use crate::runtime::exit_file;
 
 /// Exit code of a shim that could not create its container.
 const EXIT_CREATE_FAILED: i32 = 1;
@@ -52,7 +52,10 @@ pub(crate) fn main(raw_args: Vec<String>) -> i32 {
         }
     };
     let Some(ready) = take_ready_pipe(args.ready_fd) else {
-        eprintln!("strata shim: --ready-fd {} is not an open descriptor", args.ready_fd);
+        eprintln!(
+            "strata shim: --ready-fd {} is not an open descriptor",
+            args.ready_fd
+        );
         return EXIT_USAGE;
     };
     diag::init(&args.state_dir.join(state_files::SHIM_LOG));
@@ -98,13 +101,19 @@ fn run(args: &ShimArgs, ready: File) -> Result<(), i32> {
     if let Err(e) = mask.thread_block() {
         return fail(ready, format!("blocking SIGCHLD: {e}"));
     }
-    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC) {
+    let signals = match SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+    {
         Ok(s) => s,
         Err(e) => return fail(ready, format!("signalfd: {e}")),
     };
     let log = match json_log::JsonLog::open(&args.log_path) {
         Ok(l) => l,
-        Err(e) => return fail(ready, format!("opening container log {}: {e}", args.log_path.display())),
+        Err(e) => {
+            return fail(
+                ready,
+                format!("opening container log {}: {e}", args.log_path.display()),
+            )
+        }
     };
 
     let created = match create::create(args) {
@@ -122,22 +131,37 @@ fn run(args: &ShimArgs, ready: File) -> Result<(), i32> {
         }
     };
     let shim_pid = std::process::id();
-    if let Err(e) = write_atomically(&args.state_dir, state_files::SHIM_PID, &shim_pid.to_string()) {
+    if let Err(e) = write_atomically(
+        &args.state_dir,
+        state_files::SHIM_PID,
+        &shim_pid.to_string(),
+    ) {
         kill_container(created.pid);
         return fail(ready, format!("writing {}: {e}", state_files::SHIM_PID));
     }
-    let event_loop =
-        match event_loop::EventLoop::new(listener, signals, created.pid, created.io, args.stdin, log, oom) {
-            Ok(l) => l,
-            Err(e) => {
-                kill_container(created.pid);
-                return fail(ready, format!("setting up the event loop: {e}"));
-            }
-        };
+    let event_loop = match event_loop::EventLoop::new(
+        listener,
+        signals,
+        created.pid,
+        created.io,
+        args.stdin,
+        log,
+        oom,
+    ) {
+        Ok(l) => l,
+        Err(e) => {
+            kill_container(created.pid);
+            return fail(ready, format!("setting up the event loop: {e}"));
+        }
+    };
     report(ready, &format!("ok {} {shim_pid}\n", created.pid));
 
     let (reaped, mut clients, listener) = event_loop.run();
-    let info = ExitInfo { exit_code: reaped.exit_code, oom_killed: reaped.oom_killed, finished_at: reaped.finished_at };
+    let info = ExitInfo {
+        exit_code: reaped.exit_code,
+        oom_killed: reaped.oom_killed,
+        finished_at: reaped.finished_at,
+    };
     if let Err(e) = exit_file::write(&args.state_dir, &info) {
         diag!("writing {}: {e}", state_files::EXIT);
     }
@@ -149,7 +173,11 @@ fn run(args: &ShimArgs, ready: File) -> Result<(), i32> {
     let _ = std::fs::remove_file(args.state_dir.join(state_files::SOCKET));
     event_loop::flush_clients(clients);
     let _ = std::fs::remove_file(args.state_dir.join(state_files::SHIM_PID));
-    diag!("container {} exited with {}; shim done", args.id, info.exit_code);
+    diag!(
+        "container {} exited with {}; shim done",
+        args.id,
+        info.exit_code
+    );
     Ok(())
 }
 

@@ -19,7 +19,10 @@ impl OomWatch {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
         let counter_file = counter_file(&cgroups, &mountinfo)?;
         let baseline = read_counter(&counter_file).unwrap_or(0);
-        Some(OomWatch { counter_file, baseline })
+        Some(OomWatch {
+            counter_file,
+            baseline,
+        })
     }
 
     /// Whether the OOM killer struck since creation.
@@ -31,7 +34,9 @@ impl OomWatch {
 /// `oom_kill N` from a v1 `memory.oom_control` or v2 `memory.events`.
 fn read_counter(path: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("oom_kill ")).and_then(|n| n.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// The counter file, preferring a v1 memory hierarchy (hybrid hosts have both).
@@ -39,7 +44,9 @@ fn counter_file(proc_cgroup: &str, mountinfo: &str) -> Option<PathBuf> {
     let mut v2_path = None;
     for line in proc_cgroup.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(hier), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(hier), Some(controllers), Some(path)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
             continue;
         };
         if controllers.split(',').any(|c| c == "memory") {
@@ -67,10 +74,14 @@ fn join_cgroup(mount: &Path, cgroup: &str) -> PathBuf {
 fn mount_point(mountinfo: &str, matches: impl Fn(&str, &str) -> bool) -> Option<PathBuf> {
     for line in mountinfo.lines() {
         // id parent major:minor root mountpoint options [optional...] - fstype source superopts
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mount = left.split(' ').nth(4)?;
         let mut right = right.split(' ');
-        let (Some(fstype), Some(_source), Some(super_opts)) = (right.next(), right.next(), right.next()) else {
+        let (Some(fstype), Some(_source), Some(super_opts)) =
+            (right.next(), right.next(), right.next())
+        else {
             continue;
         };
         if matches(fstype, super_opts) {
@@ -95,7 +106,9 @@ mod tests {
         let cg = "9:name=systemd:/\n4:memory:/strata-test/c1\n0::/\n";
         assert_eq!(
             counter_file(cg, MOUNTINFO),
-            Some(PathBuf::from("/sys/fs/cgroup/memory/strata-test/c1/memory.oom_control"))
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/memory/strata-test/c1/memory.oom_control"
+            ))
         );
     }
 
