@@ -206,15 +206,6 @@ impl ZfsCase {
             .map(str::to_string)
             .collect()
     }
-
-    /// A second driver on the same home and dataset, as a restarted agent opens it.
-    fn reopen(&self) -> std::sync::Arc<dyn strata_drivers::GraphDriver> {
-        let opts = strata_drivers::DriverOptions {
-            home: self.fixture.home().to_path_buf(),
-            storage_opt: BTreeMap::from([("zfs.fsname".to_string(), self.dataset.name.clone())]),
-        };
-        strata_drivers::open_driver("zfs", &opts).expect("reopen the zfs driver")
-    }
 }
 
 /// What only the zfs driver promises: inspect data, status, options, crash repair.
@@ -420,7 +411,7 @@ mod zfs_specific {
         let dropped_path = d.get(&dropped).expect("get");
 
         // The agent dies holding both; the next one knows only `kept` is in use.
-        let d2 = case.reopen();
+        let d2 = case.fixture.reopen();
         let mut listed = d2.layers().expect("layers");
         listed.sort();
         assert_eq!(listed, vec![dropped.clone(), kept.clone()]);
