@@ -94,6 +94,9 @@ ensure_pool() {
   mkdir -p "$store_dir"
   if pool_exists; then
     pool_is_ours || die "a pool named $pool exists and is not backed by $image; not touching it"
+    local health
+    health="$(zpool list -H -o health "$pool" 2>/dev/null || true)"
+    [ "$health" = ONLINE ] || die "pool $pool is $health (image file gone?); run '$0 down' and '$0 up' again"
     return 0
   fi
   if [ -e "$image" ]; then
