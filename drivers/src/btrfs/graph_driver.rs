@@ -47,7 +47,7 @@ impl BtrfsDriver {
         BtrfsDriver {
             subvols: SubvolDir::new(home.join("subvolumes")),
             records: RecordDir::new(home.join("layers")),
-            qgroups: Qgroups::new(home.clone(), home.join("stale-qgroups")),
+            qgroups: Qgroups::new(home.clone()),
             home,
             uses: Mutex::new(RefCounts::default()),
         }
@@ -278,7 +278,6 @@ impl GraphDriver for BtrfsDriver {
 
     fn cleanup(&self) -> Result<(), DriverError> {
         self.lock().clear();
-        self.qgroups.retry_pending();
         Ok(())
     }
 }

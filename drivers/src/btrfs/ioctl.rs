@@ -94,6 +94,14 @@ struct QgroupCreateArgs {
     qgroupid: u64,
 }
 
+/// `struct btrfs_ioctl_quota_rescan_args`.
+#[repr(C)]
+struct QuotaRescanArgs {
+    flags: u64,
+    progress: u64,
+    reserved: [u64; 6],
+}
+
 /// `struct btrfs_qgroup_limit`.
 #[repr(C)]
 struct QgroupLimit {
@@ -134,6 +142,7 @@ const _: () = assert!(std::mem::size_of::<InoLookupArgs>() == 4096);
 const _: () = assert!(std::mem::size_of::<InoLookupUserArgs>() == 4096);
 const _: () = assert!(std::mem::size_of::<RootRefArgs>() == 4096);
 const _: () = assert!(std::mem::size_of::<QgroupLimitArgs>() == 48);
+const _: () = assert!(std::mem::size_of::<QuotaRescanArgs>() == 64);
 const _: () = assert!(std::mem::size_of::<FsInfoArgs>() == 1024);
 
 nix::ioctl_write_ptr!(ioc_snap_destroy, MAGIC, 15, VolArgs);
@@ -145,6 +154,8 @@ nix::ioctl_write_ptr!(ioc_subvol_setflags, MAGIC, 26, u64);
 nix::ioctl_read!(ioc_fs_info, MAGIC, 31, FsInfoArgs);
 nix::ioctl_readwrite!(ioc_quota_ctl, MAGIC, 40, QuotaCtlArgs);
 nix::ioctl_write_ptr!(ioc_qgroup_create, MAGIC, 42, QgroupCreateArgs);
+nix::ioctl_write_ptr!(ioc_quota_rescan, MAGIC, 44, QuotaRescanArgs);
+nix::ioctl_none!(ioc_quota_rescan_wait, MAGIC, 46);
 // The kernel declares QGROUP_LIMIT with _IOR although it only reads the argument.
 nix::ioctl_read!(ioc_qgroup_limit, MAGIC, 43, QgroupLimitArgs);
 nix::ioctl_readwrite!(ioc_get_subvol_rootref, MAGIC, 61, RootRefArgs);
@@ -315,6 +326,25 @@ pub fn quota_enable(fd: BorrowedFd<'_>) -> io::Result<()> {
     };
     // SAFETY: `fd` is open for the call and `args` is a btrfs_ioctl_quota_ctl_args.
     unsafe { ioc_quota_ctl(fd.as_raw_fd(), &mut args) }.map_err(errno)?;
+    Ok(())
+}
+
+/// Recount every qgroup of the filesystem holding `fd` and wait until that is done (limits are
+/// not enforced while the counts are inconsistent). A rescan already running is waited for.
+pub fn quota_rescan_and_wait(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let args = QuotaRescanArgs {
+        flags: 0,
+        progress: 0,
+        reserved: [0; 6],
+    };
+    // SAFETY: `fd` is open for the call and `args` is a btrfs_ioctl_quota_rescan_args the
+    // kernel only reads.
+    match unsafe { ioc_quota_rescan(fd.as_raw_fd(), &args) } {
+        Ok(_) | Err(nix::errno::Errno::EINPROGRESS) => {}
+        Err(e) => return Err(errno(e)),
+    }
+    // SAFETY: `fd` is open for the call; this ioctl takes no argument.
+    unsafe { ioc_quota_rescan_wait(fd.as_raw_fd()) }.map_err(errno)?;
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 //!   subvolumes) filled once by `apply_diff` and then made read-only; container layers
 //!   (`create_rw`) are writable snapshots, optionally size-limited through their qgroup.
 //! - `layers/<id>`: the layer's record (parent, kind, size limit), written after the subvolume.
-//! - `stale-qgroups/<id>`: qgroups of deleted subvolumes the kernel would not drop yet.
 //!
 //! `get` needs no mount: it counts a use and returns the subvolume's path. `diff` is the naive
 //! comparison of the layer's subvolume with its parent's. The subvolume ioctls are called
@@ -58,13 +57,12 @@ pub fn open(opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {
             reason: format!("{} is on {fs}, not btrfs", home.display()),
         });
     }
-    for dir in ["subvolumes", "layers", "stale-qgroups"] {
+    for dir in ["subvolumes", "layers"] {
         let path = home.join(dir);
         std::fs::create_dir_all(&path)
             .map_err(|e| DriverError::io(format!("creating {}", path.display()), e))?;
     }
     let driver = BtrfsDriver::new(home.clone());
-    driver.cleanup()?;
     info!(home = %home.display(), "btrfs driver ready");
     Ok(Arc::new(driver))
 }

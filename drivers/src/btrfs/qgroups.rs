@@ -2,17 +2,21 @@
 //!
 //! Quotas are switched on for the filesystem the first time a layer asks for `size=` (as
 //! Docker's btrfs driver does); from then on the kernel gives every new subvolume a level-0
-//! qgroup `0/<subvolume id>`. Stale qgroups were a long-standing complaint about Docker's driver,
-//! so every deleted subvolume's qgroup is destroyed too. Recent kernels refuse that with `EBUSY`
-//! until the cleaner has dropped the subvolume (and then remove the qgroup themselves); such
-//! qgroups are remembered in `<home>/stale-qgroups/<id>` and destroyed later (at start, at
-//! `cleanup` and after each removal) until the kernel says they are gone.
+//! qgroup `0/<subvolume id>`. Limits are only enforced while the qgroup counts are consistent,
+//! so a limit is set only after any pending recount (rescan) has finished.
+//!
+//! Stale qgroups were a long-standing complaint about Docker's driver, so the qgroup of every
+//! deleted subvolume is destroyed right after the subvolume. Kernels before 6.10 allow that at
+//! once. Later kernels answer `EBUSY` while the cleaner has not dropped the subvolume yet and
+//! then remove the qgroup themselves when it is dropped; the driver leaves it to them. It does
+//! not retry later: destroying a qgroup whose counts the kernel has not brought to zero yet
+//! marks all qgroups inconsistent, which switches every size limit off until a rescan.
 
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::ioctl;
 use crate::error::DriverError;
@@ -22,23 +26,20 @@ use crate::error::DriverError;
 pub struct Qgroups {
     /// Any directory on the filesystem (the driver home), for filesystem-wide ioctls.
     fs_dir: PathBuf,
-    /// Markers of qgroups still to destroy.
-    pending_dir: PathBuf,
 }
 
-/// What destroying one qgroup came to.
-enum Outcome {
-    Gone,
-    StillDropping,
+/// The state of quotas on a filesystem, as its sysfs directory tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotaState {
+    pub enabled: bool,
+    /// Counts need a rescan (limits are not enforced meanwhile).
+    pub inconsistent: bool,
 }
 
 impl Qgroups {
-    /// Bookkeeping for the filesystem holding `fs_dir`; `pending_dir` must exist.
-    pub fn new(fs_dir: PathBuf, pending_dir: PathBuf) -> Self {
-        Qgroups {
-            fs_dir,
-            pending_dir,
-        }
+    /// Bookkeeping for the filesystem holding `fs_dir`.
+    pub fn new(fs_dir: PathBuf) -> Self {
+        Qgroups { fs_dir }
     }
 
     fn open_fs(&self) -> Result<File, DriverError> {
@@ -47,15 +48,30 @@ impl Qgroups {
     }
 
     /// Limit the referenced bytes of the subvolume open as `subvol` (shown as `shown`),
-    /// switching quotas on for the filesystem first if needed.
+    /// switching quotas on for the filesystem and waiting for a consistent count first.
     pub fn limit(&self, subvol: &File, shown: &str, bytes: u64) -> Result<(), DriverError> {
         let fs = self.open_fs()?;
-        ioctl::quota_enable(fs.as_fd()).map_err(|e| {
-            DriverError::io(
-                format!("enabling btrfs quotas on {}", self.fs_dir.display()),
-                e,
-            )
-        })?;
+        let before = self.state();
+        let enabling = before.map(|s| !s.enabled).unwrap_or(true);
+        if enabling {
+            ioctl::quota_enable(fs.as_fd()).map_err(|e| {
+                DriverError::io(
+                    format!("enabling btrfs quotas on {}", self.fs_dir.display()),
+                    e,
+                )
+            })?;
+            info!(fs = %self.fs_dir.display(), "enabled btrfs quotas for a size limit");
+        }
+        // Enabling starts a recount; inconsistent counts need one. Either way, wait for it.
+        if enabling || self.state().map(|s| s.inconsistent).unwrap_or(true) {
+            debug!(fs = %self.fs_dir.display(), "rescanning qgroups before setting a limit");
+            ioctl::quota_rescan_and_wait(fs.as_fd()).map_err(|e| {
+                DriverError::io(
+                    format!("rescanning btrfs quotas on {}", self.fs_dir.display()),
+                    e,
+                )
+            })?;
+        }
         ioctl::qgroup_limit_referenced(subvol.as_fd(), bytes).map_err(|e| {
             DriverError::io(
                 format!("setting the qgroup limit of {shown} to {bytes} bytes"),
@@ -64,92 +80,43 @@ impl Qgroups {
         })
     }
 
-    /// Destroy the qgroups of these deleted subvolumes, remembering those the kernel still
-    /// holds. Failures are logged, not returned: the subvolumes are gone already.
+    /// Destroy the qgroups of these just-deleted subvolumes where the kernel allows it now
+    /// (see the module comment for `EBUSY`). Failures are logged, not returned: the
+    /// subvolumes are gone already.
     pub fn forget(&self, subvol_ids: &[u64]) {
         let fs = match self.open_fs() {
             Ok(f) => f,
-            Err(e) => {
-                warn!(error = %e, "cannot open the driver home to remove qgroups");
-                return;
-            }
+            Err(e) => return warn!(error = %e, "cannot open the driver home to remove qgroups"),
         };
         for &id in subvol_ids {
-            match destroy(&fs, id) {
-                Ok(Outcome::Gone) => {}
-                Ok(Outcome::StillDropping) => self.remember(id),
-                Err(e) => {
-                    warn!(qgroup = %format!("0/{id}"), error = %e, "cannot remove qgroup");
-                    self.remember(id);
+            match ioctl::qgroup_destroy(fs.as_fd(), id) {
+                Ok(()) => debug!(qgroup = %format!("0/{id}"), "removed qgroup"),
+                // ENOENT: no such qgroup; ENOTCONN: quotas are off, so there are no qgroups.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTCONN)) => {
                 }
-            }
-        }
-        self.retry_pending();
-    }
-
-    fn remember(&self, id: u64) {
-        let marker = self.pending_dir.join(id.to_string());
-        if let Err(e) = std::fs::write(&marker, b"") {
-            warn!(marker = %marker.display(), error = %e, "cannot record a qgroup to remove later");
-        }
-    }
-
-    /// Try again to destroy the qgroups remembered earlier; forget those that are gone.
-    pub fn retry_pending(&self) {
-        let entries = match std::fs::read_dir(&self.pending_dir) {
-            Ok(e) => e,
-            Err(e) => {
-                warn!(dir = %self.pending_dir.display(), error = %e, "cannot list stale qgroups");
-                return;
-            }
-        };
-        let ids: Vec<(PathBuf, u64)> = entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| Some((e.path(), e.file_name().to_str()?.parse::<u64>().ok()?)))
-            .collect();
-        if ids.is_empty() {
-            return;
-        }
-        let Ok(fs) = self.open_fs() else { return };
-        for (marker, id) in ids {
-            match destroy(&fs, id) {
-                Ok(Outcome::Gone) => {
-                    if let Err(e) = std::fs::remove_file(&marker) {
-                        warn!(marker = %marker.display(), error = %e, "cannot remove marker");
-                    }
-                }
-                Ok(Outcome::StillDropping) => {
-                    debug!(qgroup = %format!("0/{id}"), "subvolume still being dropped")
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    debug!(qgroup = %format!("0/{id}"), "the kernel removes it once the subvolume is dropped")
                 }
                 Err(e) => warn!(qgroup = %format!("0/{id}"), error = %e, "cannot remove qgroup"),
             }
         }
     }
 
-    /// Whether quotas are on for the filesystem (for `docker info`).
-    pub fn enabled(&self) -> Option<bool> {
+    /// Quotas of the filesystem, from `/sys/fs/btrfs/<uuid>/qgroups` (`None` without sysfs).
+    pub fn state(&self) -> Option<QuotaState> {
         let fs = self.open_fs().ok()?;
         let uuid = ioctl::fs_uuid(fs.as_fd()).ok()?;
         let sysfs = PathBuf::from("/sys/fs/btrfs").join(uuid);
         if !sysfs.is_dir() {
             return None;
         }
-        Some(sysfs.join("qgroups").is_dir())
-    }
-}
-
-fn destroy(fs: &File, id: u64) -> std::io::Result<Outcome> {
-    match ioctl::qgroup_destroy(fs.as_fd(), id) {
-        Ok(()) => {
-            debug!(qgroup = %format!("0/{id}"), "removed qgroup");
-            Ok(Outcome::Gone)
-        }
-        // ENOENT: no such qgroup (or the kernel removed it already); ENOTCONN: quotas are off,
-        // so there are no qgroups at all.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTCONN)) => {
-            Ok(Outcome::Gone)
-        }
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(Outcome::StillDropping),
-        Err(e) => Err(e),
+        let qgroups = sysfs.join("qgroups");
+        let inconsistent = std::fs::read_to_string(qgroups.join("inconsistent"))
+            .map(|s| s.trim() != "0")
+            .unwrap_or(false);
+        Some(QuotaState {
+            enabled: qgroups.is_dir(),
+            inconsistent,
+        })
     }
 }

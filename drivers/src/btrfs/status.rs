@@ -14,11 +14,13 @@ pub fn status(home: &Path, qgroups: &Qgroups) -> Vec<(String, String)> {
             out.push(("Filesystem UUID".into(), uuid));
         }
     }
-    if let Some(on) = qgroups.enabled() {
-        out.push((
-            "Quotas".into(),
-            if on { "enabled" } else { "disabled" }.into(),
-        ));
+    if let Some(q) = qgroups.state() {
+        let text = match (q.enabled, q.inconsistent) {
+            (false, _) => "disabled",
+            (true, false) => "enabled",
+            (true, true) => "enabled (counts inconsistent, limits off until a rescan)",
+        };
+        out.push(("Quotas".into(), text.into()));
     }
     if let Ok(st) = nix::sys::statvfs::statvfs(home) {
         let frag = st.fragment_size() as u64;

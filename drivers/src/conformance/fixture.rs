@@ -121,11 +121,43 @@ impl DriverFixture {
     }
 }
 
+impl DriverFixture {
+    /// Remove every layer the driver still has, deepest first, so drivers whose layers are not
+    /// plain directories (btrfs subvolumes, some read-only; zfs datasets) leave nothing behind.
+    fn remove_all_layers(&self) {
+        let mut left = match self.driver.layers() {
+            Ok(ids) => ids,
+            Err(e) => return eprintln!("fixture: listing the layers of {} failed: {e}", self.name),
+        };
+        let depth = |id: &LayerId| {
+            let mut n = 0usize;
+            let mut cur = id.clone();
+            while let Ok(Some(p)) = self.driver.parent(&cur) {
+                n += 1;
+                cur = p;
+                if n > 10_000 {
+                    break;
+                }
+            }
+            n
+        };
+        left.sort_by_cached_key(|id| std::cmp::Reverse(depth(id)));
+        while !left.is_empty() {
+            let before = left.len();
+            left.retain(|id| self.driver.remove(id).is_err());
+            if left.len() == before {
+                return eprintln!("fixture: {} layers of {} cannot be removed: {left:?}", left.len(), self.name);
+            }
+        }
+    }
+}
+
 impl Drop for DriverFixture {
     fn drop(&mut self) {
         if let Err(e) = self.driver.cleanup() {
             eprintln!("fixture cleanup of {} failed: {e}", self.name);
         }
+        self.remove_all_layers();
         if let Err(e) = std::fs::remove_dir_all(&self.root) {
             eprintln!(
                 "removing fixture directory {} failed: {e}",
