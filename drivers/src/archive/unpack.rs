@@ -110,7 +110,8 @@ impl<'a> Unpacker<'a> {
                 }
                 .into());
             }
-            self.apply_meta(&shown, &self.dest.to_path_buf(), &meta, FileKind::Dir)?;
+            let dest = self.dest;
+            self.apply_meta(&shown, dest, &meta, FileKind::Dir)?;
             return Ok(());
         };
         let parent_rel = rel.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -41,7 +41,7 @@ pub fn diff_apply_roundtrip(fx: &DriverFixture) {
     let rw = fx.id("rt-rw");
     d.create_rw(&rw, Some(&base), &CreateOpts::default())
         .expect("create_rw");
-    with_tree(fx, &rw, |root| make_changes(root));
+    with_tree(fx, &rw, make_changes);
     let names = assert_roundtrip(fx, &rw, "rt-copy");
     assert!(
         names.iter().any(|n| n == "etc/.wh.delete-me"),
