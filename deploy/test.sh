@@ -15,6 +15,16 @@ cd "$top"
 echo "== build"
 cargo build --workspace --bins --tests --locked 2>&1 | tail -n 3
 
+echo "== backing stores for the btrfs and zfs drivers"
+# Loop-mounted btrfs and a zfs-fuse pool on sparse files; torn down on exit whatever happens.
+teardown() {
+  bash "$here/storage/zfs.sh" down >&2 || true
+  bash "$here/storage/btrfs.sh" down >&2 || true
+}
+trap teardown EXIT
+eval "$(bash "$here/storage/btrfs.sh" up)"
+eval "$(bash "$here/storage/zfs.sh" up)"
+
 echo "== test"
 # Tests need root (mounts, namespaces, runc); they start their own daemons on temporary roots.
 log="${STRATA_TEST_LOG:-/tmp/strata-test.log}"
