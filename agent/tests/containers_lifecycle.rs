@@ -343,6 +343,11 @@ async fn missing_command_fails_start_with_127() {
         .await
         .expect("attach");
     let err = engine.start_container(&created.id).await.unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidArgument,
+        "a missing command is a 400, as in Docker"
+    );
     assert!(
         err.to_string().contains("nosuchcmd"),
         "the runtime's message reaches the caller: {err}"

@@ -68,14 +68,20 @@ pub(crate) async fn start(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<()
             // Nothing watches this run: end it here.
             let message = e.to_string();
             warn!(id = %c.id, error = %message, "container failed to start");
+            let exit_code = start_failure_code(&message);
             let end = RunEnd {
-                exit_code: start_failure_code(&message),
+                exit_code,
                 oom_killed: false,
                 finished_at: time::now_rfc3339(),
-                error: message,
+                error: message.clone(),
                 rw_mounted: mounted,
             };
             exit::finish_run(shared, c, end).await;
+            // A command that is missing or not executable is the caller's mistake: Docker
+            // answers 400 with the runtime's message.
+            if matches!(exit_code, 126 | 127) {
+                return Err(EngineError::InvalidArgument(message));
+            }
             return Err(e);
         }
     }
