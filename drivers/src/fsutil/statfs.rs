@@ -32,7 +32,9 @@ pub fn supports_d_type(dir: &Path) -> bool {
     use nix::dir::{Dir, Type};
     use nix::fcntl::OFlag;
     use nix::sys::stat::Mode;
-    let probe = dir.join(".d_type-probe");
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(".d_type-probe-{}-{n}", std::process::id()));
     if std::fs::create_dir_all(&probe).is_err() {
         return false;
     }
