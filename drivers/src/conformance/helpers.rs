@@ -92,7 +92,7 @@ pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
 
 /// Check that hostile input left nothing outside the layer: the canary directory holds just its
 /// file, untouched, the fixture directory holds just `home` and `canary`, and no file named
-/// `marker` exists anywhere in the fixture or in the temp dir.
+/// `marker` exists anywhere in the fixture, in the temp dir, `/etc` or `/`.
 pub fn assert_nothing_escaped(fx: &DriverFixture, marker: &str) {
     let mut canary: Vec<_> = std::fs::read_dir(fx.canary())
         .expect("canary dir")
@@ -120,10 +120,17 @@ pub fn assert_nothing_escaped(fx: &DriverFixture, marker: &str) {
             std::ffi::OsString::from("home")
         ]
     );
-    assert!(
-        !std::env::temp_dir().join(marker).exists(),
-        "{marker} appeared in the temp dir"
-    );
+    for dir in [
+        std::env::temp_dir(),
+        PathBuf::from("/etc"),
+        PathBuf::from("/"),
+    ] {
+        assert!(
+            !dir.join(marker).exists(),
+            "{marker} appeared in {}",
+            dir.display()
+        );
+    }
     let mut stack = vec![fx.root().to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("listing") {

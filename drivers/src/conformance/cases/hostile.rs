@@ -72,6 +72,7 @@ pub fn hostile_symlink_escape(fx: &DriverFixture) {
 pub fn hostile_through_symlink(fx: &DriverFixture) {
     let outside = fx.canary().to_string_lossy().into_owned();
     let cases = [
+        ("/etc", format!("link/{MARKER}")),
         (outside.as_str(), format!("link/{MARKER}")),
         (outside.as_str(), "link/canary.txt".to_string()),
         (".", format!("link/{MARKER}")),
