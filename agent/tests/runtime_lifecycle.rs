@@ -423,3 +423,40 @@ async fn memory_limit_oom_kill_is_reported() {
     sb.runtime().delete(&sb.id, false).await.expect("delete");
     sb.finish();
 }
+
+#[tokio::test]
+async fn large_output_arrives_complete_and_in_order() {
+    let sb = Sandbox::new("bulk");
+    let script = "i=0; while [ $i -lt 5000 ]; do echo line-$i; i=$((i+1)); done; \
+                  head -c 4194304 /dev/zero | tr '\\0' z";
+    sb.write_bundle(&sb.spec(&["sh", "-c", script]));
+    launch(&strata_bin(), &sb.shim_config(false, false))
+        .await
+        .expect("launch");
+    let mut conn = connect(&sb.state_dir).await.expect("connect");
+    sb.runtime().start(&sb.id).await.expect("start");
+    let events = events_until_exit(&mut conn).await;
+    assert_eq!(exit_code(&events), 0);
+    let mut expected: Vec<u8> = (0..5000)
+        .flat_map(|i| format!("line-{i}\n").into_bytes())
+        .collect();
+    expected.extend(std::iter::repeat_n(b'z', 4 << 20));
+    let got = stream_bytes(&events, StdStream::Stdout);
+    assert_eq!(got.len(), expected.len());
+    assert!(
+        got == expected,
+        "stdout differs from what the container wrote"
+    );
+    let logged: Vec<u8> = sb
+        .log_entries()
+        .into_iter()
+        .filter(|(stream, _)| stream == "stdout")
+        .flat_map(|(_, log)| log.into_bytes())
+        .collect();
+    assert!(
+        logged == expected,
+        "the json-file log holds every byte, in order"
+    );
+    sb.runtime().delete(&sb.id, false).await.expect("delete");
+    sb.finish();
+}

@@ -70,6 +70,8 @@ pub(crate) struct EventLoop {
     oom: Option<OomWatch>,
     reaped: Option<(Reaped, Instant)>,
     last_output: Instant,
+    /// Reused for every read of container output.
+    read_buf: Vec<u8>,
 }
 
 /// What a poll entry stands for.
@@ -173,6 +175,7 @@ impl EventLoop {
             oom,
             reaped: None,
             last_output: Instant::now(),
+            read_buf: vec![0u8; 32 * 1024],
         })
     }
 
@@ -342,12 +345,11 @@ impl EventLoop {
     }
 
     fn read_output(&mut self, i: usize) {
-        let mut buf = vec![0u8; 32 * 1024];
         let output = &mut self.outputs[i];
         let Some(file) = output.file.as_mut() else {
             return;
         };
-        let n = match file.read(&mut buf) {
+        let n = match file.read(&mut self.read_buf) {
             Ok(0) => {
                 output.file = None;
                 return;
@@ -369,7 +371,7 @@ impl EventLoop {
             }
         };
         let stream = output.stream;
-        let chunk = &buf[..n];
+        let chunk = &self.read_buf[..n];
         self.last_output = Instant::now();
         self.log.write(stream, chunk);
         let kind = if stream == StdStream::Stderr {
