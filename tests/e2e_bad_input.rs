@@ -85,6 +85,21 @@ const CASES: &[Case] = &[
         expect_any: &["\"../evil\""],
     },
     Case {
+        // Refused at the first entry while the CLI is still uploading: the CLI must still get
+        // the error message, not a broken pipe.
+        name: "../ entry before 64 MiB more of upload",
+        build: |p| {
+            hostile::outer_path_escape(p)?;
+            let mut file = std::fs::OpenOptions::new().append(true).open(p)?;
+            let block = vec![0u8; 1024 * 1024];
+            for _ in 0..64 {
+                std::io::Write::write_all(&mut file, &block)?;
+            }
+            Ok(())
+        },
+        expect_any: &["\"../evil\""],
+    },
+    Case {
         name: "outer manifest.json is a symlink",
         build: hostile::outer_symlink_escape,
         expect_any: &["\"manifest.json\" links"],

@@ -8,12 +8,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use futures::TryStreamExt;
 use strata_agent::Engine;
-use tokio_util::io::StreamReader;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
+use crate::stream::upload::stream_body;
 use crate::wire;
 
 /// The image routes.
@@ -131,9 +130,17 @@ async fn remove(
 /// progress lines. The engine reports only once the whole archive is in, so any error comes
 /// before output and gets its proper status.
 async fn load(engine: Engine, body: Body) -> ApiResult<Response> {
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let reader = StreamReader::new(stream);
-    let report = engine.load_images(Box::pin(reader)).await?;
+    let (reader, upload) = stream_body(body);
+    let result = engine.load_images(reader).await;
+    // Read what the engine left unread so the client sees our answer, not a broken pipe.
+    let discarded = upload.finish().await;
+    if discarded > 0 {
+        tracing::debug!(
+            discarded,
+            "docker load: discarded the rest of a refused upload"
+        );
+    }
+    let report = result?;
     let mut response = wire::images::load_progress(&report).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -1,4 +1,6 @@
-//! Streaming response helpers: Docker's stdio multiplexing and bodies whose content comes later.
+//! Streaming helpers: Docker's stdio multiplexing, bodies whose content comes later, uploads
+//! streamed into the engine.
 
 pub mod deferred;
 pub mod mux;
+pub mod upload;
