@@ -144,3 +144,38 @@ fn sigterm_stops_cleanly_vfs() -> Result<()> {
 fn sigterm_stops_cleanly_overlay2() -> Result<()> {
     sigterm_with_a_waiting_client("overlay2")
 }
+
+/// `-H` repeated: the same API on the unix socket and on loopback TCP.
+#[test]
+fn serves_unix_and_loopback_tcp_at_once() -> Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let work = tempfile::tempdir()?;
+    let mut d = StrataDaemon::start_with_args(strata_bin(), "vfs", &["-H", &tcp])?;
+    let over_unix = d.docker_ok(["info", "--format", "{{.DockerRootDir}}"])?;
+    let over_tcp = Command::new("docker")
+        .args(["info", "--format", "{{.DockerRootDir}}"])
+        .env("DOCKER_HOST", &tcp)
+        .env("DOCKER_CONFIG", work.path())
+        .output()
+        .context("running docker over TCP")?;
+    ensure!(
+        over_tcp.status.success(),
+        "docker over {tcp}: {}",
+        over_tcp.describe()
+    );
+    ensure!(
+        over_tcp.stdout_text() == over_unix,
+        "same daemon on both: {over_unix:?} vs {}",
+        over_tcp.stdout_text()
+    );
+    let status = d.stop()?;
+    ensure!(status.success(), "exit 0: {status}");
+    ensure!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "TCP listener closed after stop"
+    );
+    Ok(())
+}
