@@ -96,7 +96,7 @@ fn measure_all(plan: &Plan) -> Result<Report, BenchError> {
     let interrupt = Interrupt::install()?;
     let (drivers, skipped_drivers) = open_drivers(plan)?;
 
-    let (cells, skipped_cells) = plan_cells(plan, &drivers)?;
+    let (cells, skipped_cells) = plan_cells(plan, &drivers.list)?;
     let progress = Progress::new((cells.len() * plan.runs) as u64, plan.progress);
     for s in &skipped_drivers {
         progress.note(&format!("strata bench: {} skipped: {}", s.name, s.reason));
@@ -125,7 +125,7 @@ fn measure_all(plan: &Plan) -> Result<Report, BenchError> {
         }
         let payload = Payload::new(layer_size, plan.files_per_layer);
         for cell in size_cells {
-            let opened = &drivers[cell.driver];
+            let opened = &drivers.list[cell.driver];
             let spec = CellSpec {
                 payload: &payload,
                 layers: cell.layers,
@@ -171,7 +171,7 @@ fn measure_all(plan: &Plan) -> Result<Report, BenchError> {
             quick: plan.quick,
         },
         figures: Figure::ALL.iter().map(|f| f.info()).collect(),
-        drivers: drivers.iter().map(driver_info).collect(),
+        drivers: drivers.list.iter().map(driver_info).collect(),
         skipped_drivers: skipped_drivers
             .iter()
             .map(|s| SkippedDriverInfo {

@@ -64,19 +64,33 @@ impl Base {
     }
 }
 
+/// The opened drivers, released last-opened first (so that a base directory the first one
+/// created is empty, and removed, when that one goes).
+pub struct OpenedDrivers {
+    pub list: Vec<OpenedDriver>,
+}
+
+impl Drop for OpenedDrivers {
+    fn drop(&mut self) {
+        while let Some(driver) = self.list.pop() {
+            drop(driver);
+        }
+    }
+}
+
 /// Open the drivers the plan names, or every known driver that works here.
 /// Returns the opened drivers and, in the "every driver" mode, the ones skipped with why.
-pub fn open_drivers(plan: &Plan) -> Result<(Vec<OpenedDriver>, Vec<SkippedDriver>), BenchError> {
+pub fn open_drivers(plan: &Plan) -> Result<(OpenedDrivers, Vec<SkippedDriver>), BenchError> {
     let explicit = plan.drivers.is_some();
     let names: Vec<&'static str> = plan
         .drivers
         .clone()
         .unwrap_or_else(|| DRIVER_NAMES.to_vec());
-    let mut opened = Vec::new();
+    let mut opened = OpenedDrivers { list: Vec::new() };
     let mut skipped = Vec::new();
     for name in names {
         match open_one(plan, name) {
-            Ok(driver) => opened.push(driver),
+            Ok(driver) => opened.list.push(driver),
             Err(reason) if explicit => {
                 // `opened` drops here: the drivers opened so far are cleaned up.
                 return Err(BenchError::DriverUnavailable {
@@ -87,7 +101,7 @@ pub fn open_drivers(plan: &Plan) -> Result<(Vec<OpenedDriver>, Vec<SkippedDriver
             Err(reason) => skipped.push(SkippedDriver { name, reason }),
         }
     }
-    if opened.is_empty() {
+    if opened.list.is_empty() {
         let why = skipped
             .iter()
             .map(|s| format!("{}: {}", s.name, s.reason))
