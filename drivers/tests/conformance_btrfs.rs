@@ -5,6 +5,9 @@
 //! `eval "$(sudo bash deploy/storage/btrfs.sh up)"` first. Without it every test fails and
 //! says so.
 
+// The width of `f_type` differs across targets: the casts are needed on some.
+#![allow(clippy::unnecessary_cast)]
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -283,6 +283,8 @@ impl GraphDriver for BtrfsDriver {
 }
 
 /// Whether `path` is on btrfs (statfs magic).
+// The width of `f_type` differs across targets: the cast is needed on some.
+#[allow(clippy::unnecessary_cast)]
 pub fn is_btrfs(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
         .map(|s| s.filesystem_type().0 as i64 == super::ioctl::BTRFS_SUPER_MAGIC)

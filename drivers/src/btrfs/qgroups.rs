@@ -6,8 +6,8 @@
 //! so a limit is set only after any pending recount (rescan) has finished.
 //!
 //! Stale qgroups were a long-standing complaint about Docker's driver, so the qgroup of every
-//! deleted subvolume is destroyed right after the subvolume. Kernels before 6.10 allow that at
-//! once. Later kernels answer `EBUSY` while the cleaner has not dropped the subvolume yet and
+//! deleted subvolume is destroyed right after the subvolume. Older kernels allow that at once.
+//! Recent ones (6.18 here) answer `EBUSY` while the cleaner has not dropped the subvolume yet and
 //! then remove the qgroup themselves when it is dropped; the driver leaves it to them. It does
 //! not retry later: destroying a qgroup whose counts the kernel has not brought to zero yet
 //! marks all qgroups inconsistent, which switches every size limit off until a rescan.

@@ -7,6 +7,8 @@ use super::ioctl;
 use super::qgroups::Qgroups;
 
 /// Status pairs: backing filesystem, its UUID, quotas, and space of the filesystem.
+// statvfs field widths differ across targets: the casts are needed on some.
+#[allow(clippy::unnecessary_cast)]
 pub fn status(home: &Path, qgroups: &Qgroups) -> Vec<(String, String)> {
     let mut out = vec![("Backing Filesystem".to_string(), "btrfs".to_string())];
     if let Ok(dir) = std::fs::File::open(home) {
