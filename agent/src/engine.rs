@@ -70,6 +70,7 @@ impl Engine {
     fn repair_blocking(&self) -> Result<()> {
         let running = self.inner.containers.recover()?;
         self.inner.driver.reconcile_mounts(&running)?;
+        self.inner.containers.mounts_reconciled();
         let mut keep = self.inner.containers.layer_ids()?;
         keep.extend(self.inner.layers.cache_ids()?);
         self.inner.layers.remove_orphans(&keep)?;

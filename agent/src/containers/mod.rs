@@ -70,6 +70,9 @@ pub(crate) struct Shared {
     pub registry: Registry,
     /// Cancelled when the engine is dropped: monitors stop without touching anything.
     pub cancel: CancellationToken,
+    /// Becomes true once the driver has reconciled its mounts with what recovery reported in
+    /// use; monitors of recovered containers wait for it before they may release a mount.
+    pub mounts_reconciled: tokio::sync::watch::Sender<bool>,
 }
 
 impl ContainerManager {
@@ -90,6 +93,7 @@ impl ContainerManager {
                 runtime,
                 registry,
                 cancel: CancellationToken::new(),
+                mounts_reconciled: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -98,6 +102,15 @@ impl ContainerManager {
     /// those that ended while the agent was away. Returns the rw layer ids still in use.
     pub fn recover(&self) -> Result<Vec<LayerId>> {
         recover::recover(&self.shared)
+    }
+
+    /// Called by the engine once the driver's mounts are reconciled with what [`recover`]
+    /// returned: from then on, recovered containers are watched again (and may release their
+    /// mounts when they exit).
+    ///
+    /// [`recover`]: ContainerManager::recover
+    pub fn mounts_reconciled(&self) {
+        self.shared.mounts_reconciled.send_replace(true);
     }
 
     /// The rw layers of running containers.

@@ -75,6 +75,17 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
 }
 
 async fn reconnect(shared: Arc<Shared>, c: Arc<Container>) {
+    // The driver adopts the running container's mount only after recovery returns; an exit
+    // handled before that would release a use the driver does not count yet.
+    let mut reconciled = shared.mounts_reconciled.subscribe();
+    tokio::select! {
+        _ = shared.cancel.cancelled() => return,
+        ready = reconciled.wait_for(|done| *done) => {
+            if ready.is_err() {
+                return;
+            }
+        }
+    }
     match shim_client::connect(&c.paths.shim_dir).await {
         Ok(conn) => {
             c.open_stdin(conn.stdin);
