@@ -16,6 +16,7 @@ use strata_test_support::image_builder::{Compression, DockerLayout, TestImage};
 
 for_each_driver!(
     truncated_archive,
+    archive_cut_between_entries,
     diff_id_mismatch,
     blob_digest_mismatch_docker_archive,
     blob_digest_mismatch_oci_layout,
@@ -82,6 +83,15 @@ async fn truncated_archive(driver: &'static str) {
     let image = TestImage::busybox("strata-test/cut:1").random_layers(2, 256 * 1024);
     hostile::truncated_docker_archive(&image, &path).unwrap();
     let err = refused(&t, &path, &["truncated"]).await;
+    assert!(matches!(err, EngineError::InvalidArchive(_)), "{err:?}");
+}
+
+async fn archive_cut_between_entries(driver: &'static str) {
+    let t = TestEngine::start(driver).await;
+    let path = t.archive_path("cut-boundary.tar");
+    let image = TestImage::busybox("strata-test/cut:2").random_layers(1, 1024);
+    hostile::truncated_at_entry_boundary(&image, &path).unwrap();
+    let err = refused(&t, &path, &["truncated", "end-of-archive"]).await;
     assert!(matches!(err, EngineError::InvalidArchive(_)), "{err:?}");
 }
 

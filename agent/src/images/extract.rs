@@ -30,65 +30,83 @@ pub struct ExtractedArchive {
 impl ExtractedArchive {
     /// Unpack the tar stream `input` into the (existing, empty) directory `root`.
     pub fn extract(input: impl Read, root: &Path) -> Result<ExtractedArchive> {
-        let mut archive = tar::Archive::new(input);
+        let mut archive = tar::Archive::new(CountingReader {
+            inner: input,
+            count: 0,
+        });
         let mut out = ExtractedArchive {
             root: root.to_path_buf(),
             files: HashSet::new(),
             aliases: HashMap::new(),
         };
-        let entries = archive.entries().map_err(corrupt)?;
-        let mut count = 0usize;
-        for entry in entries {
+        let mut entries_seen = 0usize;
+        // Where the header after the last entry starts: the end-of-archive marker must be there.
+        let mut next_header = 0u64;
+        for entry in archive.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
-            count += 1;
-            let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let kind = entry.header().entry_type();
-            if kind.is_pax_global_extensions()
-                || kind.is_pax_local_extensions()
-                || kind.is_gnu_longname()
-                || kind.is_gnu_longlink()
-            {
-                continue;
-            }
-            let name = normalize_name(&raw_name)?;
-            if kind.is_dir() {
-                if !name.is_empty() {
-                    out.make_dir(&name)?;
-                }
-            } else if kind.is_file() || kind == tar::EntryType::Continuous {
-                out.write_file(&name, &mut entry)?;
-            } else if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                let resolved = if kind.is_symlink() {
-                    resolve_symlink_target(&name, &target)
-                } else {
-                    normalize_name(&target).ok()
-                };
-                match resolved {
-                    Some(target_name) if !target_name.is_empty() => {
-                        out.aliases.insert(name, target_name);
-                    }
-                    _ => {
-                        return Err(EngineError::InvalidArchive(format!(
-                            "entry {raw_name:?} links to {target:?}, outside the archive"
-                        )))
-                    }
-                }
-            } else {
-                return Err(EngineError::InvalidArchive(format!(
-                    "entry {raw_name:?} has unsupported type {kind:?} (only files and directories are allowed)"
-                )));
-            }
+            entries_seen += 1;
+            next_header = entry.raw_file_position() + entry.size().div_ceil(BLOCK) * BLOCK;
+            out.add_entry(&mut entry)?;
         }
-        if count == 0 {
+        if entries_seen == 0 {
             return Err(EngineError::InvalidArchive(
                 "the archive is empty (no tar entries)".into(),
             ));
         }
+        // The tar reader stops quietly when the stream ends exactly between two entries; only
+        // the end-of-archive marker (a zero block, which it has then read) tells a complete
+        // archive from one cut there.
+        if archive.into_inner().count < next_header + BLOCK {
+            return Err(EngineError::InvalidArchive(
+                "the archive is truncated: it ends without the tar end-of-archive marker".into(),
+            ));
+        }
         Ok(out)
+    }
+
+    fn add_entry(&mut self, entry: &mut tar::Entry<'_, impl Read>) -> Result<()> {
+        let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
+            return Ok(());
+        }
+        let name = normalize_name(&raw_name)?;
+        if kind.is_dir() {
+            if !name.is_empty() {
+                self.make_dir(&name)?;
+            }
+        } else if kind.is_file() || kind == tar::EntryType::Continuous {
+            self.write_file(&name, entry)?;
+        } else if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let resolved = if kind.is_symlink() {
+                resolve_symlink_target(&name, &target)
+            } else {
+                normalize_name(&target).ok()
+            };
+            match resolved {
+                Some(target_name) if !target_name.is_empty() => {
+                    self.aliases.insert(name, target_name);
+                }
+                _ => {
+                    return Err(EngineError::InvalidArchive(format!(
+                        "entry {raw_name:?} links to {target:?}, outside the archive"
+                    )))
+                }
+            }
+        } else {
+            return Err(EngineError::InvalidArchive(format!(
+                "entry {raw_name:?} has unsupported type {kind:?} (only files and directories are allowed)"
+            )));
+        }
+        Ok(())
     }
 
     /// The directory the archive was unpacked into.
@@ -187,6 +205,23 @@ impl ExtractedArchive {
         self.aliases.remove(name);
         self.files.insert(name.to_string());
         Ok(())
+    }
+}
+
+/// The tar block size.
+const BLOCK: u64 = 512;
+
+/// Counts the bytes the tar reader consumed.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
     }
 }
 
@@ -338,7 +373,13 @@ mod tests {
     #[test]
     fn truncated_and_empty_streams_are_invalid_archives() {
         let data = tar_of(&[("big", tar::EntryType::Regular, &[7u8; 5000], None)]);
-        for cut in [&data[..700], &data[..0], &b"not a tar at all"[..]] {
+        // 512 + 5120: exactly after the entry's data, before the end-of-archive marker.
+        for cut in [
+            &data[..700],
+            &data[..512 + 5120],
+            &data[..0],
+            &b"not a tar at all"[..],
+        ] {
             let tmp = tempfile::tempdir().unwrap();
             let err = ExtractedArchive::extract(cut, tmp.path()).unwrap_err();
             assert!(matches!(err, EngineError::InvalidArchive(_)), "{err}");

@@ -61,6 +61,21 @@ pub fn truncated_docker_archive(image: &TestImage, path: &Path) -> Result<BuiltI
     Ok(built)
 }
 
+/// Build `image` as a docker-archive, then cut it exactly where its last entry
+/// (`manifest.json`) begins: every remaining entry is whole, but the archive has no end marker.
+pub fn truncated_at_entry_boundary(image: &TestImage, path: &Path) -> Result<BuiltImage> {
+    let built = image.build_docker_archive(path)?;
+    let mut archive = tar::Archive::new(std::fs::File::open(path)?);
+    let mut last_header = None;
+    for entry in archive.entries()? {
+        last_header = Some(entry?.raw_header_position());
+    }
+    let cut = last_header.context("the archive has no entries")?;
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(cut)?;
+    Ok(built)
+}
+
 /// An outer archive (not a layer) with an entry named `../evil` beside a manifest.
 pub fn outer_path_escape(path: &Path) -> Result<()> {
     raw_tar(
