@@ -112,10 +112,7 @@ pub fn write_bundle(bundle_dir: &Path, spec: &BundleSpec) -> Result<PathBuf, Run
 /// The OCI spec for `spec` on a host with `host`'s cgroup support.
 pub fn build_spec(spec: &BundleSpec, host: HostSupport) -> Result<Spec, RuntimeError> {
     if spec.args.is_empty() {
-        return Err(RuntimeError::Bundle(format!(
-            "container {}: no command specified",
-            spec.id
-        )));
+        return Err(RuntimeError::InvalidSpec("no command specified".into()));
     }
     if !spec.rootfs.is_absolute() {
         return Err(RuntimeError::Bundle(format!(
@@ -257,7 +254,7 @@ fn mounts(spec: &BundleSpec) -> Result<Vec<Mount>, RuntimeError> {
     }
     for m in &spec.mounts {
         if !m.destination.starts_with('/') {
-            return Err(RuntimeError::Bundle(format!(
+            return Err(RuntimeError::InvalidSpec(format!(
                 "mount destination {:?} is not an absolute path",
                 m.destination
             )));

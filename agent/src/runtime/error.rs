@@ -4,6 +4,10 @@
 pub enum RuntimeError {
     #[error("building the OCI bundle: {0}")]
     Bundle(String),
+    /// The request asks for something invalid (unknown capability, bad limit, no command):
+    /// the user's mistake, reported as a bad request.
+    #[error("{0}")]
+    InvalidSpec(String),
     #[error("{runtime} {action} {id}: {stderr}")]
     Runtime {
         runtime: String,
@@ -37,7 +41,9 @@ impl RuntimeError {
 impl From<RuntimeError> for crate::error::EngineError {
     fn from(e: RuntimeError) -> Self {
         match e {
-            RuntimeError::NoSuchUser(_) | RuntimeError::NoSuchGroup(_) => {
+            RuntimeError::NoSuchUser(_)
+            | RuntimeError::NoSuchGroup(_)
+            | RuntimeError::InvalidSpec(_) => {
                 crate::error::EngineError::InvalidArgument(e.to_string())
             }
             other => crate::error::EngineError::Runtime(other.to_string()),

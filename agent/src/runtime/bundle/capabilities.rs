@@ -68,7 +68,9 @@ fn normalize(names: &[String]) -> Result<Vec<String>, RuntimeError> {
             if bare == "ALL" || ALL_CAPABILITIES.contains(&bare.as_str()) {
                 Ok(bare)
             } else {
-                Err(RuntimeError::Bundle(format!("unknown capability: {raw:?}")))
+                Err(RuntimeError::InvalidSpec(format!(
+                    "unknown capability: {raw:?}"
+                )))
             }
         })
         .collect()

@@ -55,18 +55,18 @@ pub(crate) fn linux_resources(
     let mut builder = LinuxResourcesBuilder::default().devices(vec![device_rule]);
 
     if r.memory < 0 {
-        return Err(RuntimeError::Bundle(format!(
+        return Err(RuntimeError::InvalidSpec(format!(
             "invalid memory limit {}",
             r.memory
         )));
     }
     if r.memory == 0 && r.memory_swap > 0 {
-        return Err(RuntimeError::Bundle(
+        return Err(RuntimeError::InvalidSpec(
             "You should always set the Memory limit when using Memoryswap limit".into(),
         ));
     }
     if r.memory > 0 && r.memory_swap > 0 && r.memory_swap < r.memory {
-        return Err(RuntimeError::Bundle(
+        return Err(RuntimeError::InvalidSpec(
             "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
         ));
     }
@@ -84,7 +84,7 @@ pub(crate) fn linux_resources(
     }
 
     if r.nano_cpus < 0 || r.cpu_shares < 0 {
-        return Err(RuntimeError::Bundle(
+        return Err(RuntimeError::InvalidSpec(
             "cpu limits must not be negative".into(),
         ));
     }
@@ -113,7 +113,7 @@ pub(crate) fn linux_resources(
     }
     if r.blkio_weight > 0 {
         if !(10..=1000).contains(&r.blkio_weight) {
-            return Err(RuntimeError::Bundle(format!(
+            return Err(RuntimeError::InvalidSpec(format!(
                 "invalid blkio weight {}: range is from 10 to 1000",
                 r.blkio_weight
             )));

@@ -339,7 +339,16 @@ fn bad_specs_are_refused_and_write_nothing() {
     let f = fixture();
     let mut spec = base(&f);
     spec.args.clear();
-    assert!(write_bundle(&f.bundle, &spec).is_err());
+    let err = write_bundle(&f.bundle, &spec).unwrap_err();
+    assert!(matches!(err, RuntimeError::InvalidSpec(_)), "{err:?}");
+    assert_eq!(err.to_string(), "no command specified");
+    let mut spec = base(&f);
+    spec.cap_add = vec!["CAP_NOPE".into()];
+    let err = write_bundle(&f.bundle, &spec).unwrap_err();
+    assert!(matches!(
+        crate::error::EngineError::from(err),
+        crate::error::EngineError::InvalidArgument(_)
+    ));
     let mut spec = base(&f);
     spec.rootfs = "relative/rootfs".into();
     assert!(write_bundle(&f.bundle, &spec).is_err());
