@@ -34,6 +34,22 @@ impl Engine {
             .await
     }
 
+    /// `docker images` with Docker's filters (`reference`, `dangling`, `label`, `before`,
+    /// `since`), as the HTTP layer receives them. (Stub added by the API work, for the image
+    /// store to implement: without filters it is `list_images`; any filter is refused for now,
+    /// so `docker images NAME` never lists unrelated images.)
+    pub async fn list_images_filtered(
+        &self,
+        filters: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<ImageSummary>> {
+        if let Some(key) = filters.keys().next() {
+            return Err(EngineError::InvalidArgument(format!(
+                "image list filter {key:?} is not supported yet"
+            )));
+        }
+        self.list_images().await
+    }
+
     /// `docker image inspect NAME|ID|ID-PREFIX`.
     pub async fn inspect_image(&self, name: &str) -> Result<ImageDetails> {
         let name = name.to_string();

@@ -31,9 +31,10 @@ fn split_action(rest: &str) -> Option<(&str, &str)> {
 async fn get_dispatch(
     State(engine): State<Engine>,
     Path(rest): Path<String>,
+    params: Params,
 ) -> ApiResult<Response> {
     match rest.as_str() {
-        "json" => return list(engine).await,
+        "json" => return list(engine, &params).await,
         "get" | "search" => return Err(not_supported(&rest)),
         _ => {}
     }
@@ -84,9 +85,10 @@ fn pull_refused(params: &Params) -> ApiError {
     }
 }
 
-/// `GET /images/json`.
-async fn list(engine: Engine) -> ApiResult<Response> {
-    let images = engine.list_images().await?;
+/// `GET /images/json?filters=`.
+async fn list(engine: Engine, params: &Params) -> ApiResult<Response> {
+    let filters = wire::filters::parse(params.get("filters"))?;
+    let images = engine.list_images_filtered(&filters).await?;
     let wire: Vec<_> = images.iter().map(wire::images::summary).collect();
     Ok(Json(wire).into_response())
 }
