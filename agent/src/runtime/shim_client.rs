@@ -255,7 +255,9 @@ fn parse_ready_report(
 /// Connect to the shim whose files are in `state_dir`.
 ///
 /// When the shim is gone but recorded the exit, the connection delivers that `Exited` and
-/// closes. Stdin is `Some` when the shim holds the container's stdin open.
+/// closes. Stdin is `Some` when the shim holds the container's stdin open; dropping that sender
+/// (also by dropping the whole connection) closes the container's stdin, while a client that
+/// just goes away (agent crash or restart) leaves it open for the next connection.
 pub async fn connect(state_dir: &Path) -> Result<ShimConnection, RuntimeError> {
     let shim_err = |reason: String| RuntimeError::Shim {
         id: state_dir.display().to_string(),
