@@ -147,6 +147,21 @@ fn first_light(driver: &str) -> Result<()> {
         "--rm removed the container, ps -a shows {all:?}"
     );
 
+    // stdin flows through the hijacked connection (-i), and a tty gets raw output (-t).
+    let out = d.docker_with_stdin(["run", "--rm", "-i", IMAGE, "cat"], b"piped\n");
+    ensure!(
+        out.code() == 0 && out.stdout_text() == "piped\n",
+        "run -i: {}",
+        out.describe()
+    );
+    let out = d.docker(["run", "--rm", "-t", IMAGE, "sh", "-c", "echo tty; exit 5"]);
+    ensure!(out.code() == 5, "run -t exit code: {}", out.describe());
+    ensure!(
+        out.stdout_text() == "tty\r\n",
+        "run -t output is raw tty output: {}",
+        out.describe()
+    );
+
     // A missing image gives a sensible message (no registry pulls yet).
     let missing = d.docker(["run", "--rm", "strata-test/missing:1", "true"]);
     ensure!(

@@ -221,11 +221,19 @@ impl StrataDaemon {
             Ok(c) => c,
             Err(e) => panic!("running the docker CLI: {e} (is docker installed?)"),
         };
-        if let Some(mut input) = child.stdin.take() {
-            // A command that does not read stdin may close it early; that is fine.
-            let _ = input.write_all(stdin);
+        // Feed stdin from a thread so a command that writes a lot before reading cannot
+        // deadlock against us; a command that does not read stdin may close it early (fine).
+        let feeder = child.stdin.take().map(|mut input| {
+            let data = stdin.to_vec();
+            std::thread::spawn(move || {
+                let _ = input.write_all(&data);
+            })
+        });
+        let output = child.wait_with_output();
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
         }
-        match child.wait_with_output() {
+        match output {
             Ok(out) => out,
             Err(e) => panic!("waiting for the docker CLI: {e}"),
         }
