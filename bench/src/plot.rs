@@ -49,7 +49,8 @@ fn series_of(report: &Report, figure: Figure) -> Vec<Series> {
                 .filter(|r| r.driver == driver.name && r.layer_size_bytes == size)
                 .filter_map(|r| {
                     let s = r.figures.get(figure.id())?;
-                    Some((r.layers as f64, s.min, s.median, s.p95))
+                    let k = axis_scale(figure);
+                    Some((r.layers as f64, s.min / k, s.median / k, s.p95 / k))
                 })
                 .collect();
             if points.is_empty() {
@@ -70,6 +71,38 @@ fn series_of(report: &Report, figure: Figure) -> Vec<Series> {
         }
     }
     out
+}
+
+/// Byte figures are plotted in MiB, so that a log axis has round decades.
+fn axis_scale(figure: Figure) -> f64 {
+    if figure.is_bytes() {
+        1024.0 * 1024.0
+    } else {
+        1.0
+    }
+}
+
+/// The unit shown on the y axis.
+fn axis_unit(figure: Figure) -> &'static str {
+    if figure.is_bytes() {
+        "MiB"
+    } else {
+        figure.unit()
+    }
+}
+
+/// A tick value with no more digits than it needs: `100`, `2.5`, `0.01`.
+fn tick_label(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let digits = (3 - v.abs().log10().floor() as i32 - 1).clamp(0, 6) as usize;
+    let text = format!("{v:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 /// Write every figure's plot into `dir`; returns the files written.
@@ -158,7 +191,9 @@ impl Plot<'_> {
             root.fill(&WHITE).map_err(e)?;
             let caption = format!(
                 "{} ({}, median of {} run(s), bars min..p95)",
-                info.title, info.unit, report.config.runs
+                info.title,
+                axis_unit(figure),
+                report.config.runs
             );
             let mut chart = ChartBuilder::on(&root)
                 .caption(caption, ("sans-serif", 20))
@@ -167,12 +202,11 @@ impl Plot<'_> {
                 .y_label_area_size(90)
                 .build_cartesian_2d(x_range, y_range)
                 .map_err(e)?;
-            let bytes = figure.is_bytes();
             chart
                 .configure_mesh()
                 .light_line_style(TRANSPARENT)
                 .x_desc("layers in the image")
-                .y_desc(info.unit)
+                .y_desc(axis_unit(figure))
                 // Depths are whole numbers: leave ticks between them unlabelled.
                 .x_label_formatter(&|x| {
                     if (x - x.round()).abs() < 1e-9 {
@@ -181,13 +215,7 @@ impl Plot<'_> {
                         String::new()
                     }
                 })
-                .y_label_formatter(&|y| {
-                    if bytes {
-                        human_bytes(*y)
-                    } else {
-                        format!("{y}")
-                    }
-                })
+                .y_label_formatter(&|y| tick_label(*y))
                 .draw()
                 .map_err(e)?;
             for s in series {
@@ -235,5 +263,20 @@ impl Plot<'_> {
             root.present().map_err(e)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_label;
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(tick_label(100.0), "100");
+        assert_eq!(tick_label(2.5), "2.5");
+        assert_eq!(tick_label(0.01), "0.01");
+        assert_eq!(tick_label(12345.0), "12345");
+        assert_eq!(tick_label(-20.0), "-20");
+        assert_eq!(tick_label(0.0), "0");
     }
 }
