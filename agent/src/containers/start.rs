@@ -53,12 +53,6 @@ pub(crate) async fn start(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<()
                 state: live.record.state.status.as_str().to_string(),
             });
         }
-        if live.record.state.status == ContainerStatus::Removing {
-            return Err(EngineError::Conflict(format!(
-                "cannot start container {}: it is being removed",
-                c.id
-            )));
-        }
     }
     c.begin_run();
     let mut mounted = false;
@@ -122,7 +116,7 @@ async fn launch_and_connect(
     let config = rec.config.clone();
     let init_binary = shared.config.init_binary.clone();
     let id = c.id.clone();
-    let bundle_spec = Shared::blocking("writing the bundle", move || {
+    Shared::blocking("writing the bundle", move || {
         // A previous run's shim files (exit file, socket) must not be mistaken for this run's.
         remove_dir_if_present(&shim_dir)
             .map_err(|e| EngineError::io(format!("clearing {}", shim_dir.display()), e))?;
@@ -155,10 +149,9 @@ async fn launch_and_connect(
             cap_drop: host.cap_drop.clone(),
         };
         bundle::write_bundle(&bundle_dir, &spec)?;
-        Ok(spec)
+        Ok(())
     })
     .await?;
-    drop(bundle_spec);
 
     // A runtime record left by a run that ended badly would make `create` fail.
     if let Ok(Some(_)) = shared.runtime.state(&c.id).await {
