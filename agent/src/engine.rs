@@ -120,7 +120,7 @@ impl Engine {
     fn system_info_blocking(&self) -> Result<SystemInfo> {
         let counts = self.inner.containers.counts()?;
         Ok(SystemInfo {
-            id: String::new(),
+            id: engine_id(&self.inner.config.data_root),
             name: nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
@@ -142,7 +142,7 @@ impl Engine {
                 "1".to_string()
             },
             kernel_version: kernel_release(),
-            operating_system: "linux".to_string(),
+            operating_system: operating_system(),
             os_type: "linux".to_string(),
             architecture: std::env::consts::ARCH.to_string(),
             ncpu: std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1),
@@ -151,6 +151,45 @@ impl Engine {
             init_binary: self.inner.config.init_binary.display().to_string(),
         })
     }
+}
+
+/// The engine's stable identity (`docker info` `ID`): made once per data root, kept in
+/// `<data-root>/engine-id`. An unreadable or unwritable file gives an empty id, never an error.
+fn engine_id(data_root: &std::path::Path) -> String {
+    let path = data_root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return id.trim().to_string();
+    }
+    let bytes: [u8; 16] = rand::random();
+    let hex = hex::encode(bytes);
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    );
+    let tmp = data_root.join("engine-id.tmp");
+    match std::fs::write(&tmp, &id).and_then(|_| std::fs::rename(&tmp, &path)) {
+        Ok(()) => id,
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "cannot record the engine id");
+            String::new()
+        }
+    }
+}
+
+/// The host's distribution as `docker info` shows it (`PRETTY_NAME` of /etc/os-release).
+fn operating_system() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "linux".to_string())
 }
 
 fn kernel_release() -> String {
