@@ -3,10 +3,12 @@
 //!
 //! Callers (the `api` crate) talk to [`Engine`] only, in the domain types of [`model`].
 
+pub mod cgroups;
 pub mod config;
 pub mod containers;
 pub mod engine;
 pub mod error;
+pub mod faults;
 pub mod images;
 pub mod layers;
 pub mod metadata;

@@ -146,6 +146,7 @@ fn build_steps(
     };
     driver.create_rw(&rec.rw_layer, Some(&rec.init_layer), &opts)?;
     made.push(rec.rw_layer.clone());
+    crate::faults::fault_point("container-layers-created");
 
     std::fs::create_dir_all(&paths.data_dir)
         .map_err(|e| EngineError::io(format!("creating {}", paths.data_dir.display()), e))?;

@@ -105,6 +105,7 @@ impl LayerStore {
         self.driver.create(&cache_id, parent_cache)?;
         let unpacked = self.unpack(&cache_id, diff_id, label, open, verify);
         let recorded = unpacked.and_then(|size| {
+            crate::faults::fault_point("layer-created");
             let layer = LayerRecord {
                 chain_id: chain.clone(),
                 diff_id: diff_id.clone(),
