@@ -47,6 +47,7 @@ const DISK_MARGIN: u64 = 1 << 30;
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     init_logging();
     let plan = Plan::from_args(&args)?;
+    prepare_outputs(&plan)?;
     let report = measure_all(&plan)?;
     print!("{}", table::render(&report));
     if let Some(path) = &plan.json {
@@ -66,6 +67,33 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             files.len(),
             dir.display()
         );
+    }
+    Ok(())
+}
+
+/// Make the directories the JSON report and the plots go to before measuring, so that a typo
+/// there fails in a second rather than after the whole benchmark.
+fn prepare_outputs(plan: &Plan) -> Result<(), BenchError> {
+    let json_dir = plan
+        .json
+        .as_ref()
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty());
+    for dir in json_dir.into_iter().chain(plan.plot.as_deref()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            BenchError::io(
+                format!("creating the output directory {}", dir.display()),
+                e,
+            )
+        })?;
+    }
+    if let Some(path) = &plan.json {
+        if path.is_dir() {
+            return Err(BenchError::Output {
+                path: path.clone(),
+                reason: "is a directory; --json wants a file name".into(),
+            });
+        }
     }
     Ok(())
 }

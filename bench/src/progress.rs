@@ -17,7 +17,7 @@ impl Progress {
         }
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:32}] {pos}/{len} runs  {msg}  (eta {eta})",
+            "{elapsed_precise} [{bar:20}] {pos}/{len} runs, eta {eta}: {wide_msg}",
         )
         .map(|s| s.progress_chars("=> "))
         .unwrap_or_else(|_| ProgressStyle::default_bar());

@@ -116,3 +116,117 @@ pub fn render_figure(report: &Report, figure: Figure) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::machine::Machine;
+    use crate::report::{CellResult, Config, DriverInfo, SkippedCell, Tool};
+
+    fn report() -> Report {
+        let driver = |name: &str| DriverInfo {
+            name: name.into(),
+            home: format!("/x/{name}"),
+            backing_fs: "extfs".into(),
+            status: BTreeMap::new(),
+        };
+        let mut figures = BTreeMap::new();
+        for f in Figure::ALL {
+            figures.insert(
+                f.id().to_string(),
+                Summary::of(f.unit(), &[2.0, 1.0, 3.0]).unwrap(),
+            );
+        }
+        Report {
+            schema_version: 1,
+            tool: Tool {
+                name: "strata bench".into(),
+                version: "0".into(),
+            },
+            command_line: vec!["strata".into()],
+            started_at: String::new(),
+            finished_at: String::new(),
+            duration_seconds: 0.0,
+            machine: Machine {
+                kernel: "6".into(),
+                arch: "x86_64".into(),
+                os: None,
+                cpus: 1,
+                cpu_model: None,
+                memory_bytes: None,
+            },
+            config: Config {
+                drivers_requested: None,
+                layers: vec![1, 20],
+                layer_sizes_bytes: vec![1 << 20],
+                files_per_layer: 8,
+                runs: 3,
+                instances: 2,
+                max_disk_bytes: 1 << 30,
+                quick: false,
+            },
+            figures: Figure::ALL.iter().map(|f| f.info()).collect(),
+            drivers: vec![driver("vfs"), driver("overlay2")],
+            skipped_drivers: vec![],
+            skipped_cells: vec![SkippedCell {
+                driver: "vfs".into(),
+                layers: 20,
+                layer_size_bytes: 1 << 20,
+                reason: "too big".into(),
+            }],
+            results: ["vfs", "overlay2"]
+                .iter()
+                .flat_map(|d| [(d, 1usize), (d, 20)])
+                .filter(|(d, l)| !(**d == "vfs" && *l == 20))
+                .map(|(d, layers)| CellResult {
+                    driver: d.to_string(),
+                    layers,
+                    layer_size_bytes: 1 << 20,
+                    files_per_layer: 8,
+                    image_bytes: 1,
+                    diff_bytes: 1,
+                    figures: figures.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn one_row_per_shape_one_column_per_driver() {
+        let text = render_figure(&report(), Figure::Instantiate);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("instantiate: ") && lines[0].contains("lower is better"));
+        assert!(
+            lines[1].contains("layers")
+                && lines[1].contains("vfs")
+                && lines[1].contains("overlay2")
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            [
+                "1",
+                "1",
+                "MiB",
+                "2.00",
+                "[1.00..3.00]",
+                "2.00",
+                "[1.00..3.00]"
+            ]
+        );
+        assert!(lines[3].contains("skipped"), "{text}");
+        assert_eq!(lines.len(), 4);
+    }
+
+    #[test]
+    fn bytes_are_human() {
+        let text = render_figure(&report(), Figure::InstancesUsage);
+        assert!(text.contains("2 B [1 B..3 B]"), "{text}");
+        let all = render(&report());
+        assert!(
+            all.contains("vfs          20 x 1 MiB skipped: too big"),
+            "{all}"
+        );
+    }
+}
