@@ -32,6 +32,43 @@ pub struct StrataDaemon {
     log_path: PathBuf,
     docker_config: PathBuf,
     driver: String,
+    bin: PathBuf,
+}
+
+/// How to start a daemon beyond its driver (see [`StrataDaemon::start_with`]).
+#[derive(Clone, Debug, Default)]
+pub struct DaemonOptions {
+    /// Directory the temporary test root is made in (default: the system's temporary
+    /// directory), e.g. a btrfs mount for the btrfs driver.
+    pub root_parent: Option<PathBuf>,
+    /// Extra `serve` flags.
+    pub args: Vec<String>,
+    /// Extra environment variables for the daemon.
+    pub env: Vec<(String, String)>,
+}
+
+impl DaemonOptions {
+    /// Make the temporary root inside `dir`.
+    pub fn root_parent(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.root_parent = Some(dir.into());
+        self
+    }
+
+    /// Add `serve` flags.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Set an environment variable for the daemon.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
 }
 
 impl StrataDaemon {
@@ -43,6 +80,15 @@ impl StrataDaemon {
 
     /// [`StrataDaemon::start`] with extra `serve` flags.
     pub fn start_with_args(bin: &Path, driver: &str, extra: &[&str]) -> Result<Self> {
+        Self::start_with(
+            bin,
+            driver,
+            &DaemonOptions::default().args(extra.iter().copied()),
+        )
+    }
+
+    /// [`StrataDaemon::start`] with [`DaemonOptions`] (where the root goes, flags, environment).
+    pub fn start_with(bin: &Path, driver: &str, options: &DaemonOptions) -> Result<Self> {
         docker_binary()?;
         require_runc()?;
         require_sqlite3()?;
@@ -53,10 +99,16 @@ impl StrataDaemon {
                 bin.display()
             );
         }
-        let base = tempfile::Builder::new()
-            .prefix("strata-e2e-")
-            .tempdir()
-            .context("creating the test's temporary root")?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("strata-e2e-");
+        let base = match &options.root_parent {
+            Some(parent) => builder.tempdir_in(parent).with_context(|| {
+                format!("creating the test's temporary root in {}", parent.display())
+            })?,
+            None => builder
+                .tempdir()
+                .context("creating the test's temporary root")?,
+        };
         let base_path = base.path().to_path_buf();
         let data_root = base_path.join("data");
         let exec_root = base_path.join("exec");
@@ -64,29 +116,8 @@ impl StrataDaemon {
         let log_path = base_path.join("strata.log");
         let docker_config = base_path.join("docker-config");
         std::fs::create_dir_all(&docker_config).context("creating DOCKER_CONFIG")?;
-        let log = File::create(&log_path).context("creating the daemon log")?;
-        let log_err = log
-            .try_clone()
-            .context("duplicating the daemon log handle")?;
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--data-root")
-            .arg(&data_root)
-            .arg("--exec-root")
-            .arg(&exec_root)
-            .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--storage-driver")
-            .arg(driver)
-            .args(extra)
-            .env("STRATA_LOG", "info,strata_api=debug,strata_agent=debug")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .with_context(|| format!("starting {} serve", bin.display()))?;
         let mut daemon = StrataDaemon {
-            child: Some(child),
+            child: None,
             base: Some(base),
             base_path,
             data_root,
@@ -95,9 +126,77 @@ impl StrataDaemon {
             log_path,
             docker_config,
             driver: driver.to_string(),
+            bin: bin.to_path_buf(),
         };
+        daemon.spawn(options)?;
         daemon.wait_ready()?;
         Ok(daemon)
+    }
+
+    /// Start `serve` again on the same roots (after [`StrataDaemon::stop`] or
+    /// [`StrataDaemon::wait_exit`]) with `options`' flags and environment (its `root_parent` is
+    /// not used), and wait until it answers `/_ping`. The log is appended to.
+    pub fn restart(&mut self, options: &DaemonOptions) -> Result<()> {
+        if self.child.is_some() {
+            bail!("the daemon is still running; stop it before restarting it");
+        }
+        self.spawn(options)?;
+        self.wait_ready()
+    }
+
+    /// Run `serve` on this daemon's roots, its output appended to the log.
+    fn spawn(&mut self, options: &DaemonOptions) -> Result<()> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .context("opening the daemon log")?;
+        let log_err = log
+            .try_clone()
+            .context("duplicating the daemon log handle")?;
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .arg("--data-root")
+            .arg(&self.data_root)
+            .arg("--exec-root")
+            .arg(&self.exec_root)
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--storage-driver")
+            .arg(&self.driver)
+            .args(&options.args)
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
+            .env("STRATA_LOG", "info,strata_api=debug,strata_agent=debug")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .spawn()
+            .with_context(|| format!("starting {} serve", self.bin.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Wait for a daemon that is expected to end by itself (e.g. killed by a fault point) and
+    /// return how it ended; fails when it is still running after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let Some(child) = self.child.as_mut() else {
+            bail!("the daemon is not running");
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().context("waiting for strata")? {
+                self.child = None;
+                return Ok(status);
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "strata is still running {}s after it should have ended; log tail:\n{}",
+                    timeout.as_secs(),
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn wait_ready(&mut self) -> Result<()> {
