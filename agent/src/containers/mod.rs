@@ -7,6 +7,7 @@
 
 pub mod engine_api;
 pub mod handles;
+pub mod logs;
 
 mod attach;
 mod create;
