@@ -75,6 +75,7 @@ made_base_root=""
 # ---------------------------------------------------------------- clean-up of what we started
 daemon_pid=""
 daemon_root=""
+daemon_runroot=""  # podman's run root: it must be a short path
 
 # Undo every mount below $1, deepest first, then delete $1.
 remove_tree() {
@@ -118,6 +119,8 @@ stop_daemon() {
     remove_tree "$daemon_root"
   fi
   daemon_root=""
+  [ -z "$daemon_runroot" ] || remove_tree "$daemon_runroot"
+  daemon_runroot=""
 }
 
 on_exit() {
@@ -195,6 +198,7 @@ make_image() {
 CLI=()
 export DOCKER_CONFIG="$work/docker-config"
 mkdir -p "$DOCKER_CONFIG"
+echo '{}' >"$DOCKER_CONFIG/config.json"  # podman reads it too, and fails when it is missing
 
 driver_base() {
   case "$1" in
@@ -259,8 +263,10 @@ start_podman() {
   [ "$driver" = overlay2 ] && pdriver=overlay
   base="$(driver_base "$driver")" || return 1
   daemon_root="$(mktemp -d "$base/side-by-side-podman-XXXXXX")"
+  # podman refuses a run root longer than 50 characters.
+  daemon_runroot="$(mktemp -d /run/sbs-podman.XXXXXX)"
   # No daemon: every command is a podman process on these roots.
-  CLI=(podman --root "$daemon_root/data" --runroot "$daemon_root/run" --storage-driver "$pdriver"
+  CLI=(podman --root "$daemon_root/data" --runroot "$daemon_runroot" --storage-driver "$pdriver"
        --cgroup-manager cgroupfs --events-backend file --tmpdir "$daemon_root/tmp")
 }
 
