@@ -4,5 +4,6 @@
 
 pub mod daemon;
 pub mod docker_cli;
+pub mod first_light;
 pub mod hostile;
 pub mod image_builder;
