@@ -36,6 +36,7 @@ impl Engine {
     /// `docker start`.
     pub async fn start_container(&self, id: &str) -> Result<()> {
         let c = self.container_side().find(id)?;
+        crate::containers::restart::on_manual_start(self.container_side(), &c).await;
         start::start(self.container_side(), &c).await
     }
 

@@ -54,6 +54,7 @@ pub(crate) async fn finish_run(shared: &Arc<Shared>, c: &Arc<Container>, end: Ru
     let waiters = c.end_run(state.clone());
     resolve(waiters, &Container::outcome(&state));
     info!(id = %c.id, exit_code = state.exit_code, "container exited");
+    crate::containers::restart::after_exit(shared, c, &state);
     if rec.spec.host.auto_remove {
         if let Err(e) = remove::remove_locked(shared, c).await {
             warn!(id = %c.id, error = %e, "auto-removing the container after its exit");

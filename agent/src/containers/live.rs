@@ -65,6 +65,8 @@ pub(crate) struct Live {
     /// Why the runtime refused to start a container that the shim had already created; the
     /// monitor records it with the exit.
     pub start_error: Option<String>,
+    /// What the restart policy remembers (manual stop, backoff delay).
+    pub restart: crate::containers::restart::RestartMemory,
 }
 
 /// One container known to this agent.
@@ -96,6 +98,7 @@ impl Container {
                 removed_waiters: Vec::new(),
                 resize: None,
                 start_error: None,
+                restart: Default::default(),
             }),
             stdin,
         }

@@ -8,6 +8,11 @@
 pub mod engine_api;
 pub mod handles;
 pub mod logs;
+pub mod pause;
+pub mod prune;
+pub mod rename;
+pub mod restart;
+pub mod top;
 
 mod attach;
 mod create;

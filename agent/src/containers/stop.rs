@@ -35,6 +35,7 @@ pub(crate) async fn kill(
     signal: Option<&str>,
 ) -> Result<()> {
     let number = signal::parse(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
+    crate::containers::restart::note_manual_stop(c);
     let Some(exited) = exit_waiter_if_running(c) else {
         return Err(EngineError::Conflict(format!(
             "Cannot kill container: {id}: container {id} is not running",
@@ -42,6 +43,7 @@ pub(crate) async fn kill(
         )));
     };
     shared.runtime.kill(&c.id, number, false).await?;
+    crate::containers::pause::thaw_after_signal(shared, c).await;
     if number == libc::SIGKILL && tokio::time::timeout(KILL_WAIT, exited).await.is_err() {
         return Err(EngineError::Internal(format!(
             "container {} did not exit after SIGKILL",
@@ -58,6 +60,7 @@ pub(crate) async fn stop(
     c: &Arc<Container>,
     timeout: Option<i64>,
 ) -> Result<()> {
+    crate::containers::restart::note_manual_stop(c);
     let Some(mut exited) = exit_waiter_if_running(c) else {
         return Err(EngineError::NotModified {
             id: c.id.clone(),
@@ -72,6 +75,7 @@ pub(crate) async fn stop(
     if let Err(e) = shared.runtime.kill(&c.id, number, false).await {
         warn!(id = %c.id, error = %e, "sending the stop signal");
     }
+    crate::containers::pause::thaw_after_signal(shared, c).await;
     if grace < 0 {
         let _ = exited.await;
         return Ok(());
