@@ -13,6 +13,7 @@ use crate::error::{EngineError, Result};
 use crate::images::ImageStore;
 use crate::layers::LayerStore;
 use crate::metadata::Db;
+use crate::metrics::{MeteredDriver, Metrics};
 use crate::model::{SystemInfo, VersionInfo};
 
 /// The highest Docker Engine API version Strata speaks, and the lowest it accepts.
@@ -31,6 +32,7 @@ pub(crate) struct EngineInner {
     pub layers: LayerStore,
     pub images: ImageStore,
     pub containers: ContainerManager,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Engine {
@@ -55,13 +57,27 @@ impl Engine {
         };
         let mut driver_opts = DriverOptions::new(config.data_root.join(&driver_name));
         driver_opts.storage_opt = config.storage_opt.clone();
-        let driver = open_driver(&driver_name, &driver_opts)?;
+        let metrics = Arc::new(Metrics::new()?);
+        let driver: Arc<dyn GraphDriver> = Arc::new(MeteredDriver::new(
+            open_driver(&driver_name, &driver_opts)?,
+            metrics.driver_duration.clone(),
+            metrics.driver_errors.clone(),
+        ));
         let layers = LayerStore::open(db.clone(), driver.clone(), &config)?;
         let images = ImageStore::open(db.clone(), &config)?;
         let containers = ContainerManager::open(db.clone(), driver.clone(), &config)?;
         let engine = Engine {
-            inner: Arc::new(EngineInner { config, db, driver, layers, images, containers }),
+            inner: Arc::new(EngineInner {
+                config,
+                db,
+                driver,
+                layers,
+                images,
+                containers,
+                metrics,
+            }),
         };
+        engine.inner.metrics.register_engine(Arc::downgrade(&engine.inner))?;
         engine.repair_blocking()?;
         Ok(engine)
     }
@@ -92,6 +108,20 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The engine's metrics registry (the API records its requests here).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Every metric in Prometheus's text exposition format, gauges read now.
+    pub async fn metrics_text(&self) -> Result<String> {
+        let metrics = self.inner.metrics.clone();
+        tokio::task::spawn_blocking(move || metrics.render())
+            .await
+            .map_err(|e| EngineError::Internal(format!("metrics task: {e}")))?
+            .map_err(EngineError::from)
     }
 
     pub fn driver_name(&self) -> &'static str {

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod images;
 pub mod layers;
 pub mod metadata;
+pub mod metrics;
 pub mod model;
 pub mod runtime;
 

@@ -7,6 +7,7 @@
 
 pub mod engine_api;
 pub mod handles;
+pub mod stats;
 pub mod logs;
 pub mod pause;
 pub mod prune;

@@ -21,11 +21,18 @@ impl Engine {
     /// `docker load`: a docker-archive (`docker save` format) or OCI-layout tar, layers gzip,
     /// zstd or uncompressed. All or nothing: on any error nothing of the archive is kept.
     pub async fn load_images(&self, archive: Pin<Box<dyn AsyncRead + Send>>) -> Result<LoadReport> {
+        let started = std::time::Instant::now();
+        let archive = crate::metrics::CountingReader::new(archive);
+        let received = archive.counter();
         let input = BufReader::with_capacity(1024 * 1024, SyncIoBridge::new(archive));
-        self.blocking("load", move |engine| {
-            load::load(&engine.inner.images, &engine.inner.layers, input)
-        })
-        .await
+        let result = self
+            .blocking("load", move |engine| {
+                load::load(&engine.inner.images, &engine.inner.layers, input)
+            })
+            .await;
+        let bytes = received.load(std::sync::atomic::Ordering::Relaxed);
+        self.metrics().observe_image_load(bytes, started.elapsed(), result.is_ok());
+        result
     }
 
     /// `docker images`.
