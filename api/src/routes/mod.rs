@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod containers;
 pub mod images;
+pub mod lifecycle;
 pub mod system;
 
 use axum::Router;
@@ -19,6 +20,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(attach::routes())
+        .merge(lifecycle::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(engine)
