@@ -26,7 +26,7 @@ pub enum BenchError {
         op: &'static str,
         layer: String,
         #[source]
-        source: DriverError,
+        source: Box<DriverError>,
     },
     /// A file operation of the benchmark itself failed.
     #[error("{context}: {source}")]

@@ -35,7 +35,7 @@ impl IdGen {
             driver: "-",
             op: "naming",
             layer: text,
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -87,7 +87,7 @@ impl<'d> Scratch<'d> {
             driver,
             op,
             layer,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -159,7 +159,7 @@ impl<'d> Scratch<'d> {
                     driver: self.name,
                     op: "put",
                     layer: id.to_string(),
-                    source: e,
+                    source: Box::new(e),
                 });
             }
         }
@@ -172,7 +172,7 @@ impl<'d> Scratch<'d> {
                     driver: self.name,
                     op: "remove",
                     layer: id.to_string(),
-                    source: e,
+                    source: Box::new(e),
                 });
             }
         }
