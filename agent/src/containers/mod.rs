@@ -16,8 +16,10 @@ pub mod restart;
 pub mod top;
 
 mod attach;
+mod commit;
 mod create;
 mod exit;
+mod export;
 mod init_layer;
 mod inspect;
 mod list;

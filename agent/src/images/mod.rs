@@ -1,18 +1,24 @@
 //! Images: references, configs, loading archives (docker-archive and OCI layout), and the image
 //! store (the `images` and `refs` tables).
 
+pub mod change_instructions;
 pub mod config;
 pub mod delete;
 pub mod details;
 pub mod docker_archive;
 pub mod engine_api;
 pub mod extract;
+pub mod import;
 pub mod load;
 pub mod lookup;
+pub mod new_image;
 pub mod oci_layout;
 pub mod plan;
 pub mod records;
 pub mod reference;
+pub mod save;
+pub mod spool;
+pub mod transfer_options;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

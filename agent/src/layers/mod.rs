@@ -13,6 +13,7 @@ pub mod decompress;
 pub mod digest;
 mod orphans;
 mod pins;
+mod pin_existing;
 pub mod records;
 mod register;
 mod release;
