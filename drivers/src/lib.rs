@@ -14,6 +14,7 @@ pub mod refcount;
 pub mod registry;
 
 pub mod btrfs;
+pub mod devicemapper;
 pub mod overlay2;
 pub mod vfs;
 pub mod zfs;

@@ -34,6 +34,7 @@ pub fn open_driver(name: &str, opts: &DriverOptions) -> Result<Arc<dyn GraphDriv
         "overlay2" => crate::overlay2::open(opts),
         "btrfs" => crate::btrfs::open(opts),
         "zfs" => crate::zfs::open(opts),
+        "devicemapper" => crate::devicemapper::open(opts),
         other if DRIVER_NAMES.contains(&other) => Err(DriverError::Unsupported {
             driver: DRIVER_NAMES.iter().find(|n| **n == other).copied().unwrap_or("unknown"),
             reason: "not built into this version of strata yet".into(),

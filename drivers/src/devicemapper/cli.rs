@@ -1,0 +1,233 @@
+//! The one place that runs `dmsetup`, `losetup`, `mkfs.*` and `blockdev`, and reads their output.
+//!
+//! Every `dmsetup` call passes `--noudevsync` (there may be no udev, e.g. in the test guest, and
+//! waiting for a udev cookie would then hang) and, after activating a device, the driver runs
+//! `dmsetup mknodes` so `/dev/mapper/<name>` exists whether or not udev made it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use tracing::debug;
+
+use crate::error::DriverError;
+
+/// Where the tools live when `PATH` does not name them (a test runner's `PATH` may lack sbin).
+const FALLBACK_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"];
+
+/// A failed tool run: the command line and what the tool said.
+#[derive(Debug, thiserror::Error)]
+#[error("{command} failed: {stderr}")]
+pub struct CliFailure {
+    /// The command line, for messages.
+    pub command: String,
+    /// The tool's standard error (or the spawn error).
+    pub stderr: String,
+}
+
+impl CliFailure {
+    /// Whether the tool said the device (dm name or thin id) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        let s = self.stderr.to_ascii_lowercase();
+        s.contains("no such device") || s.contains("not found") || s.contains("no data available")
+    }
+
+    /// Whether the pool said the thin device id is taken.
+    pub fn is_exists(&self) -> bool {
+        let s = self.stderr.to_ascii_lowercase();
+        s.contains("file exists") || s.contains("already exists")
+    }
+
+    /// Whether the device is busy (open, mounted).
+    pub fn is_busy(&self) -> bool {
+        let s = self.stderr.to_ascii_lowercase();
+        s.contains("busy")
+    }
+}
+
+impl From<CliFailure> for DriverError {
+    fn from(f: CliFailure) -> Self {
+        DriverError::Command {
+            command: f.command,
+            stderr: f.stderr,
+        }
+    }
+}
+
+/// Find `name` in `PATH`, then in the usual system directories.
+pub fn locate(name: &str) -> Option<PathBuf> {
+    let from_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    from_path
+        .into_iter()
+        .chain(FALLBACK_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Locate a tool or fail with `Unsupported` naming the Debian package to install.
+pub fn require_tool(name: &str, package: &str) -> Result<PathBuf, DriverError> {
+    locate(name).ok_or_else(|| DriverError::Unsupported {
+        driver: "devicemapper",
+        reason: format!(
+            "the `{name}` command was not found in PATH or /usr/sbin, /sbin (install {package})"
+        ),
+    })
+}
+
+/// Run `tool ARGS...`; standard output on success.
+pub fn run(tool: &Path, args: &[&str]) -> Result<String, CliFailure> {
+    let command = format!(
+        "{} {}",
+        tool.file_name().and_then(|n| n.to_str()).unwrap_or("tool"),
+        args.join(" ")
+    );
+    let started = Instant::now();
+    let output = Command::new(tool)
+        .args(args)
+        .env("LC_ALL", "C")
+        // libdevmapper: do not expect udev to create nodes or to answer cookies.
+        .env("DM_DISABLE_UDEV", "1")
+        .output()
+        .map_err(|e| CliFailure {
+            command: command.clone(),
+            stderr: e.to_string(),
+        })?;
+    debug!(%command, elapsed_ms = started.elapsed().as_millis() as u64, "ran");
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        if stderr.is_empty() {
+            stderr = format!("exited with {}", output.status);
+        }
+        Err(CliFailure { command, stderr })
+    }
+}
+
+/// `dmsetup` with `--noudevsync` on every call.
+#[derive(Clone, Debug)]
+pub struct Dmsetup {
+    path: PathBuf,
+}
+
+/// One active device-mapper device as `dmsetup info` sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DmInfo {
+    /// `suspended` or `active`.
+    pub suspended: bool,
+    /// How many openers (a mount counts one).
+    pub open_count: u32,
+}
+
+impl Dmsetup {
+    /// Find `dmsetup` (Debian package `dmsetup`).
+    pub fn locate() -> Result<Dmsetup, DriverError> {
+        Ok(Dmsetup {
+            path: require_tool("dmsetup", "the Debian package dmsetup")?,
+        })
+    }
+
+    /// Run `dmsetup --noudevsync ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Result<String, CliFailure> {
+        let mut all = vec!["--noudevsync"];
+        all.extend_from_slice(args);
+        run(&self.path, &all)
+    }
+
+    /// `dmsetup version`: the library and driver versions (fails without device-mapper).
+    pub fn version(&self) -> Result<String, CliFailure> {
+        run(&self.path, &["version"])
+    }
+
+    /// Create and activate `name` with `table`, then make sure its node exists.
+    pub fn create(&self, name: &str, table: &str) -> Result<(), CliFailure> {
+        self.run(&["create", name, "--table", table])?;
+        self.run(&["mknodes", name])?;
+        Ok(())
+    }
+
+    /// Remove (deactivate) `name`; a device that is not there is not an error.
+    pub fn remove(&self, name: &str) -> Result<(), CliFailure> {
+        match self.run(&["remove", name]) {
+            Ok(_) => Ok(()),
+            Err(f) if f.is_not_found() => Ok(()),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// State of `name`, `None` when no such device is active.
+    pub fn info(&self, name: &str) -> Result<Option<DmInfo>, CliFailure> {
+        let out = match self.run(&[
+            "info",
+            "-c",
+            "--noheadings",
+            "--separator",
+            "|",
+            "-o",
+            "attr,open",
+            name,
+        ]) {
+            Ok(out) => out,
+            Err(f) if f.is_not_found() => return Ok(None),
+            Err(f) => return Err(f),
+        };
+        let line = out.lines().next().unwrap_or("").trim();
+        if line.is_empty() {
+            return Ok(None);
+        }
+        let mut fields = line.split('|');
+        let attr = fields.next().unwrap_or("");
+        let open_count = fields
+            .next()
+            .and_then(|o| o.trim().parse().ok())
+            .unwrap_or(0);
+        Ok(Some(DmInfo {
+            // attr is like "L--w": the second letter is 's' when suspended.
+            suspended: attr.chars().nth(1) == Some('s'),
+            open_count,
+        }))
+    }
+
+    /// Send `message` to sector 0 of `pool` (`create_thin 3`, `delete 3`, ...).
+    pub fn message(&self, pool: &str, message: &str) -> Result<(), CliFailure> {
+        self.run(&["message", pool, "0", message]).map(|_| ())
+    }
+
+    /// Suspend `name` (flushes its I/O), for a snapshot of it.
+    pub fn suspend(&self, name: &str) -> Result<(), CliFailure> {
+        self.run(&["suspend", name]).map(|_| ())
+    }
+
+    /// Resume `name` after a suspend.
+    pub fn resume(&self, name: &str) -> Result<(), CliFailure> {
+        self.run(&["resume", name]).map(|_| ())
+    }
+
+    /// `dmsetup status NAME`: the status line of the device's (first) target.
+    pub fn status(&self, name: &str) -> Result<String, CliFailure> {
+        self.run(&["status", name])
+            .map(|s| s.lines().next().unwrap_or("").trim().to_string())
+    }
+
+    /// `dmsetup table NAME`: the table line of the device's (first) target.
+    pub fn table(&self, name: &str) -> Result<String, CliFailure> {
+        self.run(&["table", name])
+            .map(|s| s.lines().next().unwrap_or("").trim().to_string())
+    }
+
+    /// Names of all active dm devices.
+    pub fn names(&self) -> Result<Vec<String>, CliFailure> {
+        let out = self.run(&["ls"])?;
+        if out.trim() == "No devices found" {
+            return Ok(Vec::new());
+        }
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| *n != "No")
+            .map(str::to_string)
+            .collect())
+    }
+}
