@@ -14,6 +14,7 @@ use strata_agent::model::StdStream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::stream::detach::{DetachScanner, Scanned, DEFAULT_DETACH_KEYS};
 use crate::stream::mux::Framing;
 
 /// Size of one stdin read.
@@ -34,12 +35,23 @@ pub fn wants_upgrade(req: &Request) -> bool {
 /// Hijack the connection of `req` and pipe `attachment` through it. Returns the `101` response;
 /// the piping runs in a task once hyper hands the connection over.
 pub fn upgrade_and_pipe(req: &mut Request, attachment: Attachment, id: String) -> Response {
+    upgrade_and_pipe_detachable(req, attachment, id, DEFAULT_DETACH_KEYS.to_vec())
+}
+
+/// [`upgrade_and_pipe`] with the detach sequence `detach_keys` (used only with a tty, as
+/// Docker; empty: never detach).
+pub fn upgrade_and_pipe_detachable(
+    req: &mut Request,
+    attachment: Attachment,
+    id: String,
+    detach_keys: Vec<u8>,
+) -> Response {
     let framing = Framing::for_tty(attachment.tty);
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                pipe(TokioIo::new(upgraded), attachment, framing).await;
+                pipe_detachable(TokioIo::new(upgraded), attachment, framing, detach_keys).await;
                 tracing::debug!(container = %id, "attach connection finished");
             }
             Err(e) => {
@@ -84,14 +96,35 @@ fn tokio_stream_of(
 }
 
 /// Pump output to the client until the container's output ends, feeding what the client sends
-/// into stdin meanwhile; then close our write side.
+/// into stdin meanwhile; then close our write side. With a tty, the default detach keys
+/// (`ctrl-p,ctrl-q`) end the client's stdin.
 pub async fn pipe<IO>(io: IO, attachment: Attachment, framing: Framing)
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
+    pipe_detachable(io, attachment, framing, DEFAULT_DETACH_KEYS.to_vec()).await
+}
+
+/// [`pipe`] with the detach sequence `detach_keys`. Typing it ends the client's stdin as if it
+/// had closed it, without passing the sequence on; with a tty the engine then ends the
+/// attachment and leaves the container's stdin open (Docker's detach). Without a tty the keys
+/// are ordinary input, as with Docker.
+pub async fn pipe_detachable<IO>(
+    io: IO,
+    attachment: Attachment,
+    framing: Framing,
+    detach_keys: Vec<u8>,
+) where
+    IO: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let keys = if attachment.tty {
+        detach_keys
+    } else {
+        Vec::new()
+    };
     let Attachment { output, input, .. } = attachment;
     let (reader, mut writer) = tokio::io::split(io);
-    let stdin_task = input.map(|tx| tokio::spawn(copy_stdin(reader, tx)));
+    let stdin_task = input.map(|tx| tokio::spawn(copy_stdin(reader, tx, DetachScanner::new(keys))));
 
     let mut output = output;
     while let Some((stream, bytes)) = output.recv().await {
@@ -119,14 +152,33 @@ async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &[u8]) -> std
 }
 
 /// Copy the client's bytes into the container's stdin until the client closes its write side
-/// (then dropping the sender closes stdin) or the container stops taking input.
-async fn copy_stdin<R: AsyncRead + Unpin>(mut reader: R, tx: mpsc::Sender<Bytes>) {
+/// or types the detach sequence (then dropping the sender ends its stdin) or the container stops
+/// taking input.
+async fn copy_stdin<R: AsyncRead + Unpin>(
+    mut reader: R,
+    tx: mpsc::Sender<Bytes>,
+    mut detach: DetachScanner,
+) {
     let mut buf = vec![0u8; STDIN_CHUNK];
     loop {
         match reader.read(&mut buf).await {
-            Ok(0) => break,
+            Ok(0) => {
+                let held = detach.finish();
+                if !held.is_empty() {
+                    let _ = tx.send(Bytes::from(held)).await;
+                }
+                break;
+            }
             Ok(n) => {
-                if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                let (data, detached) = match detach.feed(&buf[..n]) {
+                    Scanned::Pass(data) => (data, false),
+                    Scanned::Detach(data) => (data, true),
+                };
+                if !data.is_empty() && tx.send(Bytes::from(data)).await.is_err() {
+                    break;
+                }
+                if detached {
+                    tracing::debug!("attach: the client typed the detach keys");
                     break;
                 }
             }

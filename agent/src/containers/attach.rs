@@ -30,12 +30,13 @@ pub(crate) async fn attach(
     let wants_output = opts.stdout || opts.stderr;
     let (tx, rx) = mpsc::channel(OUTPUT_BUFFER);
 
+    let mut subscriber = None;
     if wants_output && opts.stream {
         if opts.logs {
             // Subscribe now (nothing live is missed), replay the log first, then pass live
             // output on.
             let (live_tx, live_rx) = mpsc::channel(OUTPUT_BUFFER);
-            subscribe(c, opts, live_tx)?;
+            subscriber = Some(subscribe(c, opts, live_tx)?);
             let path = c.paths.log_path.clone();
             tokio::spawn(replay_then_forward(
                 path,
@@ -45,7 +46,7 @@ pub(crate) async fn attach(
                 shared.cancel.clone(),
             ));
         } else {
-            subscribe(c, opts, tx)?;
+            subscriber = Some(subscribe(c, opts, tx)?);
         }
     } else if wants_output && opts.logs {
         let path = c.paths.log_path.clone();
@@ -66,10 +67,18 @@ pub(crate) async fn attach(
 
     let input = if opts.stdin && rec.config.open_stdin {
         let (in_tx, in_rx) = mpsc::channel(INPUT_BUFFER);
+        // Docker closes the container's stdin when the caller's ends only for `StdinOnce`
+        // without a tty; otherwise (a tty, where it is how the caller detaches) the caller's
+        // end ends its attachment and the container keeps its stdin.
+        let at_end = if rec.config.stdin_once && !rec.config.tty {
+            InputEnd::CloseStdin
+        } else {
+            InputEnd::Detach(subscriber)
+        };
         tokio::spawn(forward_stdin(
             c.clone(),
             in_rx,
-            rec.config.stdin_once,
+            at_end,
             shared.cancel.clone(),
         ));
         Some(in_tx)
@@ -83,11 +92,12 @@ pub(crate) async fn attach(
     })
 }
 
+/// Add an output subscriber; returns its key.
 fn subscribe(
     c: &Container,
     opts: AttachOptions,
     tx: mpsc::Sender<(StdStream, Bytes)>,
-) -> Result<()> {
+) -> Result<u64> {
     let mut live = c.live();
     if live.removed {
         return Err(EngineError::NoSuchContainer(c.id.clone()));
@@ -100,7 +110,22 @@ fn subscribe(
         stderr: opts.stderr,
         tx,
     });
-    Ok(())
+    Ok(key)
+}
+
+/// What the end of a caller's stdin does.
+#[derive(Clone, Copy, Debug)]
+enum InputEnd {
+    /// Close the container's stdin (`StdinOnce` without a tty).
+    CloseStdin,
+    /// Leave the container's stdin open and end the caller's output subscription, if any:
+    /// the caller detached.
+    Detach(Option<u64>),
+}
+
+/// End output subscription `key` of `c`: its channel closes once drained.
+fn unsubscribe(c: &Container, key: u64) {
+    c.live().subscribers.retain(|s| s.key != key);
 }
 
 async fn replay_then_forward(
@@ -142,12 +167,11 @@ fn settled(slot: &StdinSlot, target: u64) -> bool {
 }
 
 /// Pass the caller's stdin to the container's, for the run that is current (or, when the
-/// container is not running, the next one). With `stdin_once`, the caller's end closes the
-/// container's stdin.
+/// container is not running, the next one). The caller's end does what `at_end` says.
 async fn forward_stdin(
     c: Arc<Container>,
     mut input: mpsc::Receiver<Bytes>,
-    stdin_once: bool,
+    at_end: InputEnd,
     cancel: CancellationToken,
 ) {
     let mut slots = c.stdin.subscribe();
@@ -188,8 +212,13 @@ async fn forward_stdin(
             }
             None => {
                 drop(tx);
-                if stdin_once {
-                    c.close_stdin(target);
+                match at_end {
+                    InputEnd::CloseStdin => c.close_stdin(target),
+                    InputEnd::Detach(Some(key)) => {
+                        debug!(id = %c.id, "attach: the caller's stdin ended; detaching it");
+                        unsubscribe(&c, key);
+                    }
+                    InputEnd::Detach(None) => {}
                 }
                 return;
             }

@@ -2,5 +2,6 @@
 //! streamed into the engine.
 
 pub mod deferred;
+pub mod detach;
 pub mod mux;
 pub mod upload;
