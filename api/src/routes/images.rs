@@ -35,13 +35,17 @@ async fn get_dispatch(
 ) -> ApiResult<Response> {
     match rest.as_str() {
         "json" => return list(engine, &params).await,
-        "get" | "search" => return Err(not_supported(&rest)),
+        "get" => {
+            let names = super::image_transfer::save_names(&params);
+            return super::image_transfer::save(engine, names).await;
+        }
+        "search" => return Err(not_supported(&rest)),
         _ => {}
     }
     match split_action(&rest) {
         Some((name, "json")) => inspect(engine, name).await,
         Some((name, "history")) => history(engine, name).await,
-        Some((_, "get")) => Err(not_supported("get")),
+        Some((name, "get")) => super::image_transfer::save(engine, vec![name.to_string()]).await,
         _ => Err(ApiError::PageNotFound),
     }
 }
@@ -54,6 +58,9 @@ async fn post_dispatch(
 ) -> ApiResult<Response> {
     match rest.as_str() {
         "load" => return load(engine, body).await,
+        "create" if params.get("fromSrc").is_some() => {
+            return super::image_transfer::import(engine, &params, body).await
+        }
         "create" => return Err(pull_refused(&params)),
         "prune" => return Err(not_supported(&rest)),
         _ => {}

@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod containers;
+pub mod image_transfer;
 pub mod images;
 pub mod lifecycle;
 pub mod system;
@@ -18,6 +19,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(system::stateless_routes())
         .merge(system::routes())
         .merge(images::routes())
+        .merge(image_transfer::routes())
         .merge(containers::routes())
         .merge(attach::routes())
         .merge(lifecycle::routes())
