@@ -14,7 +14,7 @@ fi
 packages=(
   runc tini busybox-static
   btrfs-progs zfs-fuse
-  sqlite3 jq curl util-linux iproute2 procps psmisc
+  sqlite3 jq curl util-linux iproute2 procps psmisc prometheus
   build-essential pkg-config
 )
 

@@ -50,6 +50,10 @@ struct ServeArgs {
     /// Binary bind-mounted as PID 1 for --init.
     #[arg(long, default_value = "/usr/bin/tini-static")]
     init_path: PathBuf,
+    /// Address (host:port) of the plain-TCP listener serving only Prometheus `/metrics`;
+    /// empty disables it.
+    #[arg(long, default_value = "127.0.0.1:9323")]
+    metrics_addr: String,
     /// Log filter (tracing syntax), e.g. info or strata_agent=debug.
     #[arg(long, default_value = "info", env = "STRATA_LOG")]
     log_level: String,
@@ -106,7 +110,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
             }
         };
-        strata_api::serve(engine.clone(), hosts, shutdown).await.context("serving the API")?;
+        let metrics_listener = match args.metrics_addr.trim() {
+            "" => None,
+            addr => Some(
+                strata_api::metrics::spawn_listener(engine.clone(), addr)
+                    .await
+                    .context("starting the metrics listener (--metrics-addr)")?,
+            ),
+        };
+        let served = strata_api::serve(engine.clone(), hosts, shutdown).await;
+        if let Some(listener) = metrics_listener {
+            listener.abort();
+        }
+        served.context("serving the API")?;
         engine.shutdown().await.context("shutting down the engine")?;
         tracing::info!("strata stopped");
         Ok(())

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod hijack;
 pub mod listen;
+pub mod metrics;
 pub mod routes;
 pub mod stream;
 pub mod version;

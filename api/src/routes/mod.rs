@@ -5,6 +5,8 @@ pub mod attach;
 pub mod containers;
 pub mod image_transfer;
 pub mod images;
+pub mod metrics;
+pub mod stats;
 pub mod lifecycle;
 pub mod system;
 
@@ -23,6 +25,12 @@ pub fn router(engine: Engine) -> Router {
         .merge(containers::routes())
         .merge(attach::routes())
         .merge(lifecycle::routes())
+        .merge(metrics::routes())
+        .merge(stats::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            engine.clone(),
+            crate::metrics::track_requests,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(engine)

@@ -4,6 +4,7 @@
 pub mod containers;
 pub mod filters;
 pub mod images;
+pub mod stats;
 pub mod system;
 
 use std::collections::{BTreeMap, HashMap};

@@ -164,6 +164,12 @@ impl StrataDaemon {
             .arg(format!("unix://{}", self.socket.display()))
             .arg("--storage-driver")
             .arg(&self.driver)
+            // No metrics TCP listener unless a test asks for one: parallel daemons would all
+            // want the default 127.0.0.1:9323.
+            .args(
+                (!options.args.iter().any(|a| a.starts_with("--metrics-addr")))
+                    .then_some("--metrics-addr="),
+            )
             .args(&options.args)
             .envs(options.env.iter().map(|(k, v)| (k, v)))
             .env("STRATA_LOG", "info,strata_api=debug,strata_agent=debug")
