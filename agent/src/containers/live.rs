@@ -67,6 +67,8 @@ pub(crate) struct Live {
     pub start_error: Option<String>,
     /// What the restart policy remembers (manual stop, backoff delay).
     pub restart: crate::containers::restart::RestartMemory,
+    /// `docker exec` instances of this container, by exec id.
+    pub execs: std::collections::HashMap<String, std::sync::Arc<crate::containers::exec::ExecInstance>>,
 }
 
 /// One container known to this agent.
@@ -99,6 +101,7 @@ impl Container {
                 resize: None,
                 start_error: None,
                 restart: Default::default(),
+                execs: Default::default(),
             }),
             stdin,
         }

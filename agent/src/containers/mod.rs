@@ -6,6 +6,7 @@
 //! running container consumes the shim's events.
 
 pub mod engine_api;
+pub mod exec;
 pub mod handles;
 pub mod stats;
 pub mod logs;

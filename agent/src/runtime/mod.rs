@@ -23,7 +23,7 @@ pub mod bundle;
 pub mod error;
 mod exit_file;
 pub mod oci;
-mod shim;
+pub(crate) mod shim;
 pub mod shim_client;
 mod shim_protocol;
 mod state_files;

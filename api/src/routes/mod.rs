@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod containers;
+pub mod exec;
 pub mod image_transfer;
 pub mod images;
 pub mod metrics;
@@ -25,6 +26,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(containers::routes())
         .merge(attach::routes())
         .merge(lifecycle::routes())
+        .merge(exec::routes())
         .merge(metrics::routes())
         .merge(stats::routes())
         .route_layer(axum::middleware::from_fn_with_state(

@@ -2,6 +2,7 @@
 //! Pure functions, no engine calls.
 
 pub mod containers;
+pub mod exec;
 pub mod filters;
 pub mod images;
 pub mod stats;

@@ -14,7 +14,7 @@
 
 mod args;
 mod clients;
-mod console;
+pub(crate) mod console;
 mod create;
 pub(crate) mod diag;
 mod event_loop;
