@@ -21,6 +21,9 @@ pub enum EngineError {
     NoSuchContainer(String),
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
+    /// Docker's wording: `get NAME: no such volume`.
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -68,7 +71,8 @@ impl EngineError {
         match self {
             EngineError::NoSuchImage(_)
             | EngineError::NoSuchContainer(_)
-            | EngineError::NoSuchExec(_) => ErrorKind::NotFound,
+            | EngineError::NoSuchExec(_)
+            | EngineError::NoSuchVolume(_) => ErrorKind::NotFound,
             EngineError::Conflict(_) | EngineError::NotRunning { .. } => ErrorKind::Conflict,
             EngineError::NotModified { .. } => ErrorKind::NotModified,
             EngineError::InvalidArgument(_)

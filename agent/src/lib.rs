@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod model;
 pub mod runtime;
+pub mod volumes;
 
 pub use config::EngineConfig;
 pub use engine::Engine;

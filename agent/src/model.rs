@@ -120,6 +120,9 @@ pub struct ContainerSpec {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub host: HostSpec,
+    /// Container paths asked to be anonymous volumes (`-v /ctr`, Docker's `Config.Volumes`).
+    #[serde(default)]
+    pub volumes: Vec<String>,
 }
 
 /// The host side of a container (Docker's `HostConfig`).
@@ -382,4 +385,42 @@ pub struct VersionInfo {
     pub os: String,
     pub arch: String,
     pub kernel_version: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Volumes
+
+/// A volume as `docker volume inspect` shows it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VolumeInfo {
+    pub name: String,
+    /// Always `local`.
+    pub driver: String,
+    /// The host directory the volume's content lives in (`<data-root>/volumes/<name>/_data`).
+    pub mountpoint: String,
+    /// RFC 3339.
+    pub created_at: String,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+    /// Whether the engine made it for a container (`-v /ctr`, image `VOLUME`) rather than a user
+    /// naming it.
+    pub anonymous: bool,
+}
+
+/// What `docker volume create` asks for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VolumeCreateSpec {
+    /// Empty: a random 64-hex name.
+    pub name: String,
+    /// Empty or `local`.
+    pub driver: String,
+    pub labels: BTreeMap<String, String>,
+    pub options: BTreeMap<String, String>,
+}
+
+/// What `docker volume prune` removed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VolumePruneReport {
+    pub deleted: Vec<String>,
+    pub space_reclaimed: u64,
 }

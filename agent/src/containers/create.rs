@@ -10,10 +10,11 @@ use crate::containers::init_layer::{self, IdentityFiles};
 use crate::containers::live::Container;
 use crate::containers::paths::{self, ContainerPaths};
 use crate::containers::record::{self, ContainerRecord};
-use crate::containers::{merge, mounts, names, time, Shared};
+use crate::containers::{merge, mounts, names, resource_check, time, volume_mounts, Shared};
 use crate::error::{EngineError, Result};
 use crate::images::ResolvedImage;
 use crate::model::{ContainerSpec, ContainerState, ContainerStatus, CreatedContainer};
+use crate::volumes::ContainerVolume;
 
 /// How many generated names to try before giving up.
 const NAME_ATTEMPTS: usize = 20;
@@ -55,14 +56,27 @@ fn check_host(spec: &ContainerSpec) -> Result<()> {
 pub(crate) async fn create(
     shared: &Arc<Shared>,
     name: Option<String>,
-    spec: ContainerSpec,
+    mut spec: ContainerSpec,
     image: ResolvedImage,
 ) -> Result<CreatedContainer> {
     check_host(&spec)?;
+    let warnings = resource_check::adjust(
+        &mut spec.host.resources,
+        resource_check::CgroupSupport::detect(),
+        resource_check::host_cpus(),
+    )?;
     let id = names::random_id();
-    let config = merge::resolve_config(&id, &spec, &image.config)?;
+    let mut config = merge::resolve_config(&id, &spec, &image.config)?;
+    volume_mounts::add_requested_volumes(&mut config, &spec);
     merge::path_and_args(&config)?;
     let name = take_name(shared, name, &id)?;
+    let volumes = match volume_mounts::prepare(shared, &spec.host, &config).await {
+        Ok(volumes) => volumes,
+        Err(e) => {
+            shared.registry.release_name(&name);
+            return Err(e);
+        }
+    };
     let files = init_layer::identity_files(&config, &spec.host);
     let rec = ContainerRecord {
         rw_layer: layer_id(id.clone())?,
@@ -83,21 +97,26 @@ pub(crate) async fn create(
     };
     let paths = ContainerPaths::new(&shared.config, &id);
     let worker = shared.clone();
-    let (rec2, paths2) = (rec.clone(), paths.clone());
+    let (rec2, paths2, volumes2) = (rec.clone(), paths.clone(), volumes.clone());
     let built = Shared::blocking("creating container", move || {
-        build(&worker, &rec2, image.top_layer.as_ref(), &files, &paths2)
+        build(
+            &worker,
+            &rec2,
+            image.top_layer.as_ref(),
+            &files,
+            &paths2,
+            &volumes2,
+        )
     })
     .await;
     if let Err(e) = built {
         shared.registry.release_name(&name);
+        volume_mounts::discard(shared, volumes).await;
         return Err(e);
     }
     shared.registry.insert(Arc::new(Container::new(rec, paths)));
     info!(id = %id, name = %name, image = %image.id, "container created");
-    Ok(CreatedContainer {
-        id,
-        warnings: Vec::new(),
-    })
+    Ok(CreatedContainer { id, warnings })
 }
 
 /// Layers, directories and record; undone on failure.
@@ -107,9 +126,10 @@ fn build(
     parent: Option<&LayerId>,
     files: &IdentityFiles,
     paths: &ContainerPaths,
+    volumes: &[ContainerVolume],
 ) -> Result<()> {
     let mut made = Vec::new();
-    let result = build_steps(shared, rec, parent, files, paths, &mut made);
+    let result = build_steps(shared, rec, parent, files, paths, volumes, &mut made);
     if let Err(e) = &result {
         warn!(id = %rec.id, error = %e, "container creation failed; removing what was made");
         for layer in made.iter().rev() {
@@ -130,6 +150,7 @@ fn build_steps(
     parent: Option<&LayerId>,
     files: &IdentityFiles,
     paths: &ContainerPaths,
+    volumes: &[ContainerVolume],
     made: &mut Vec<LayerId>,
 ) -> Result<()> {
     let driver = &shared.driver;
@@ -158,7 +179,8 @@ fn build_steps(
         std::fs::write(path, content)
             .map_err(|e| EngineError::io(format!("writing {}", path.display()), e))?;
     }
-    shared
-        .db
-        .write("recording container", |tx| record::insert(tx, rec))
+    shared.db.write("recording container", |tx| {
+        record::insert(tx, rec)?;
+        volume_mounts::record(tx, &rec.id, volumes)
+    })
 }

@@ -86,10 +86,19 @@ impl Engine {
         inspect::inspect(self.container_side(), &c).await
     }
 
-    /// `docker rm [-f] [-v]`. (`-v`: containers have no volumes of their own yet.)
-    pub async fn remove_container(&self, id: &str, force: bool, _volumes: bool) -> Result<()> {
-        let c = self.container_side().find(id)?;
-        remove::remove(self.container_side(), &c, force).await
+    /// `docker rm [-f] [-v]`. `-v` also removes the container's anonymous volumes (named ones
+    /// stay, as with Docker).
+    pub async fn remove_container(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
+        let shared = self.container_side();
+        let c = shared.find(id)?;
+        let anonymous = if volumes {
+            crate::containers::volume_mounts::anonymous_volumes(shared, &c.id).await
+        } else {
+            Vec::new()
+        };
+        remove::remove(shared, &c, force).await?;
+        crate::containers::volume_mounts::remove_volumes(shared, anonymous).await;
+        Ok(())
     }
 
     /// `docker kill [-s SIGNAL]`: default SIGKILL, which returns once the exit is recorded.

@@ -56,8 +56,11 @@ pub(crate) async fn finish_run(shared: &Arc<Shared>, c: &Arc<Container>, end: Ru
     info!(id = %c.id, exit_code = state.exit_code, "container exited");
     crate::containers::restart::after_exit(shared, c, &state);
     if rec.spec.host.auto_remove {
-        if let Err(e) = remove::remove_locked(shared, c).await {
-            warn!(id = %c.id, error = %e, "auto-removing the container after its exit");
+        // `--rm` takes the container's anonymous volumes with it, as Docker does.
+        let anonymous = crate::containers::volume_mounts::anonymous_volumes(shared, &c.id).await;
+        match remove::remove_locked(shared, c).await {
+            Ok(()) => crate::containers::volume_mounts::remove_volumes(shared, anonymous).await,
+            Err(e) => warn!(id = %c.id, error = %e, "auto-removing the container after its exit"),
         }
     }
 }

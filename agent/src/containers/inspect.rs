@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use crate::containers::live::Container;
-use crate::containers::{merge, mounts, Shared};
+use crate::containers::{merge, volume_mounts, Shared};
 use crate::error::Result;
 use crate::model::{ContainerDetails, GraphDriverData};
 
@@ -24,6 +24,7 @@ pub(crate) async fn inspect(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<
         };
     let (path, args) = merge::path_and_args(&rec.config).unwrap_or_default();
     let driver_name = shared.driver.name().to_string();
+    let mounts = volume_mounts::mount_points(shared, &rec.id, &rec.spec.host).await;
     Ok(ContainerDetails {
         id: rec.id.clone(),
         name: rec.name.clone(),
@@ -32,7 +33,7 @@ pub(crate) async fn inspect(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<
         args,
         state: rec.state.clone(),
         image_id: rec.image_id.clone(),
-        mounts: mounts::mount_points(&rec.spec.host),
+        mounts,
         config: rec.config.clone(),
         host: rec.spec.host.clone(),
         graph_driver: GraphDriverData {

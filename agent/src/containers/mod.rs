@@ -41,6 +41,8 @@ mod status_text;
 mod stop;
 mod time;
 mod wait;
+mod resource_check;
+mod volume_mounts;
 
 use std::sync::Arc;
 

@@ -1,68 +1,125 @@
-//! `-v` binds and `--tmpfs` mounts: validated at create, turned into bundle mounts at start and
-//! into `docker inspect` `Mounts`.
+//! `-v` binds and `--tmpfs` mounts: validated at create (bad specs and duplicate targets are
+//! 400s), turned into bundle mounts at start and into `docker inspect` `Mounts`. Volumes (named
+//! `-v NAME:/ctr` and anonymous) are resolved in [`super::volume_mounts`].
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Component, Path};
 
 use crate::error::{EngineError, Result};
 use crate::model::{HostSpec, MountPoint};
 use crate::runtime::bundle::BundleMount;
+use crate::volumes::validate_name;
 
-/// One parsed `HOST:CTR[:MODE]` bind.
+/// Where a `-v` bind's content comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BindSource {
+    /// An absolute host path.
+    Host(String),
+    /// A named volume (created on first use).
+    Volume(String),
+}
+
+/// One parsed `SOURCE:CTR[:MODE]` bind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Bind {
-    pub source: String,
+    pub source: BindSource,
+    /// Cleaned absolute path in the container.
     pub destination: String,
     pub read_only: bool,
     pub mode: String,
+    /// `nocopy`: do not populate a volume from the image.
+    pub no_copy: bool,
 }
 
-/// Parse `HOST:CTR[:MODE]`. Only host paths are supported yet; named volumes are refused.
+/// `/a//b/./c/` -> `/a/b/c` (lexically; `..` is refused by the caller's absolute check).
+pub(crate) fn clean_path(path: &str) -> String {
+    let mut out = String::new();
+    for component in Path::new(path).components() {
+        if let Component::Normal(name) = component {
+            out.push('/');
+            out.push_str(&name.to_string_lossy());
+        }
+    }
+    if out.is_empty() {
+        "/".to_string()
+    } else {
+        out
+    }
+}
+
+fn invalid(raw: &str, why: &str) -> EngineError {
+    EngineError::InvalidArgument(format!("invalid volume specification: '{raw}'{why}"))
+}
+
+/// Parse `SOURCE:CTR[:MODE]` where SOURCE is an absolute host path or a volume name.
 pub(crate) fn parse_bind(raw: &str) -> Result<Bind> {
     let parts: Vec<&str> = raw.split(':').collect();
     let (source, destination, mode) = match parts.as_slice() {
         [s, d] => (*s, *d, ""),
         [s, d, m] => (*s, *d, *m),
-        _ => {
-            return Err(EngineError::InvalidArgument(format!(
-                "invalid volume specification: '{raw}'"
-            )))
-        }
+        _ => return Err(invalid(raw, "")),
     };
+    if source.is_empty() {
+        return Err(invalid(raw, ""));
+    }
     if !destination.starts_with('/') {
-        return Err(EngineError::InvalidArgument(format!(
-            "invalid volume specification: '{raw}': invalid mount config: mount path must be absolute"
-        )));
+        return Err(invalid(
+            raw,
+            ": invalid mount config: mount path must be absolute",
+        ));
     }
-    if !source.starts_with('/') {
-        return Err(EngineError::InvalidArgument(format!(
-            "invalid volume specification: '{raw}': named volumes are not supported yet"
-        )));
+    if Path::new(destination)
+        .components()
+        .any(|c| c == Component::ParentDir)
+    {
+        return Err(invalid(raw, ": mount path must not contain '..'"));
     }
+    let destination = clean_path(destination);
+    if destination == "/" {
+        return Err(invalid(
+            raw,
+            ": invalid mount config: destination can't be '/'",
+        ));
+    }
+    let source = if source.starts_with('/') {
+        BindSource::Host(source.to_string())
+    } else {
+        validate_name(source)?;
+        BindSource::Volume(source.to_string())
+    };
     let mut read_only = false;
+    let mut no_copy = false;
     for option in mode.split(',').filter(|o| !o.is_empty()) {
         match option {
             "ro" => read_only = true,
+            "nocopy" => no_copy = true,
             "rw" | "z" | "Z" | "private" | "rprivate" | "shared" | "rshared" | "slave"
-            | "rslave" | "nocopy" => {}
-            other => {
-                return Err(EngineError::InvalidArgument(format!(
-                    "invalid volume specification: '{raw}': invalid mode: {other}"
-                )))
-            }
+            | "rslave" => {}
+            other => return Err(invalid(raw, &format!(": invalid mode: {other}"))),
         }
     }
     Ok(Bind {
-        source: source.to_string(),
-        destination: destination.to_string(),
+        source,
+        destination,
         read_only,
         mode: mode.to_string(),
+        no_copy,
     })
 }
 
-/// Check every bind and tmpfs of `host` (at create, so errors come early).
+/// Check every bind and tmpfs of `host` (at create, so errors come early). Two mounts on one
+/// target are refused with Docker's `Duplicate mount point: /x` rather than one silently
+/// replacing the other.
 pub(crate) fn validate(host: &HostSpec) -> Result<()> {
-    for bind in &host.binds {
-        parse_bind(bind)?;
+    let mut targets = BTreeSet::new();
+    for raw in &host.binds {
+        let bind = parse_bind(raw)?;
+        if !targets.insert(bind.destination.clone()) {
+            return Err(EngineError::InvalidArgument(format!(
+                "Duplicate mount point: {}",
+                bind.destination
+            )));
+        }
     }
     for destination in host.tmpfs.keys() {
         if !destination.starts_with('/') {
@@ -70,25 +127,46 @@ pub(crate) fn validate(host: &HostSpec) -> Result<()> {
                 "invalid tmpfs destination {destination:?}: mount path must be absolute"
             )));
         }
+        let cleaned = clean_path(destination);
+        if !targets.insert(cleaned.clone()) {
+            return Err(EngineError::InvalidArgument(format!(
+                "Duplicate mount point: {cleaned}"
+            )));
+        }
     }
     Ok(())
 }
 
-/// The extra mounts of the OCI bundle. Missing bind sources are created as directories, as
-/// Docker does for `-v`.
+/// The destinations of `host`'s binds and tmpfs mounts (cleaned).
+pub(crate) fn explicit_targets(host: &HostSpec) -> BTreeSet<String> {
+    let binds = host
+        .binds
+        .iter()
+        .filter_map(|raw| parse_bind(raw).ok())
+        .map(|b| b.destination);
+    binds
+        .chain(host.tmpfs.keys().map(|d| clean_path(d)))
+        .collect()
+}
+
+/// The host-path binds and tmpfs mounts of the OCI bundle. Missing bind sources are created as
+/// directories, as Docker does for `-v`. (Volumes come from [`super::volume_mounts`].)
 pub(crate) fn bundle_mounts(host: &HostSpec) -> Result<Vec<BundleMount>> {
     let mut out = Vec::new();
     for raw in &host.binds {
         let bind = parse_bind(raw)?;
-        if !Path::new(&bind.source).exists() {
-            std::fs::create_dir_all(&bind.source).map_err(|e| {
-                EngineError::io(format!("creating bind source {} for {raw}", bind.source), e)
+        let BindSource::Host(source) = bind.source else {
+            continue;
+        };
+        if !Path::new(&source).exists() {
+            std::fs::create_dir_all(&source).map_err(|e| {
+                EngineError::io(format!("creating bind source {source} for {raw}"), e)
             })?;
         }
         out.push(BundleMount {
             destination: bind.destination,
             kind: "bind".to_string(),
-            source: bind.source,
+            source,
             options: vec![
                 "rbind".to_string(),
                 "rprivate".to_string(),
@@ -118,18 +196,25 @@ pub(crate) fn bundle_mounts(host: &HostSpec) -> Result<Vec<BundleMount>> {
     Ok(out)
 }
 
-/// `docker inspect` `Mounts`.
+/// `docker inspect` `Mounts` of the host-path binds and tmpfs mounts.
 pub(crate) fn mount_points(host: &HostSpec) -> Vec<MountPoint> {
     let mut out = Vec::new();
     for raw in &host.binds {
-        if let Ok(bind) = parse_bind(raw) {
+        if let Ok(Bind {
+            source: BindSource::Host(source),
+            destination,
+            read_only,
+            mode,
+            ..
+        }) = parse_bind(raw)
+        {
             out.push(MountPoint {
                 kind: "bind".to_string(),
                 name: String::new(),
-                source: bind.source,
-                destination: bind.destination,
-                mode: bind.mode,
-                rw: !bind.read_only,
+                source,
+                destination,
+                mode,
+                rw: !read_only,
             });
         }
     }
@@ -154,11 +239,35 @@ mod tests {
     fn binds_parse() {
         let b = parse_bind("/h:/c:ro").unwrap();
         assert!(b.read_only);
-        assert_eq!(b.source, "/h");
+        assert_eq!(b.source, BindSource::Host("/h".into()));
         assert_eq!(b.destination, "/c");
         assert!(!parse_bind("/h:/c").unwrap().read_only);
-        assert!(parse_bind("vol:/c").is_err());
+        let v = parse_bind("vol:/c/:nocopy").unwrap();
+        assert_eq!(v.source, BindSource::Volume("vol".into()));
+        assert_eq!(v.destination, "/c");
+        assert!(v.no_copy);
+        assert!(parse_bind("bad name:/c").is_err());
         assert!(parse_bind("/h:c").is_err());
         assert!(parse_bind("/h:/c:bogus").is_err());
+        assert!(parse_bind("/h:/").is_err());
+        assert!(parse_bind("/h:/a/../b").is_err());
+    }
+
+    #[test]
+    fn duplicate_targets_are_refused() {
+        let mut host = HostSpec {
+            binds: vec!["/a:/data".into(), "vol:/data/".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            validate(&host).unwrap_err().to_string(),
+            "Duplicate mount point: /data"
+        );
+        host.binds = vec!["/a:/data".into()];
+        host.tmpfs.insert("/data".into(), String::new());
+        assert!(validate(&host).is_err());
+        host.tmpfs.clear();
+        host.tmpfs.insert("/run".into(), String::new());
+        assert!(validate(&host).is_ok());
     }
 }

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use crate::containers::exit::{self, RunEnd};
 use crate::containers::live::{is_active, Container};
 use crate::containers::paths::{self, remove_dir_if_present};
-use crate::containers::{merge, monitor, mounts, time, Shared};
+use crate::containers::{merge, monitor, time, volume_mounts, Shared};
 use crate::error::{EngineError, Result};
 use crate::model::{ContainerStatus, HostSpec};
 use crate::runtime::bundle::{self, BundleSpec, NetworkNamespace};
@@ -116,6 +116,7 @@ async fn launch_and_connect(
     let config = rec.config.clone();
     let init_binary = shared.config.init_binary.clone();
     let id = c.id.clone();
+    let volumes = volume_mounts::store_of(shared);
     Shared::blocking("writing the bundle", move || {
         // A previous run's shim files (exit file, socket) must not be mistaken for this run's.
         remove_dir_if_present(&shim_dir)
@@ -124,6 +125,7 @@ async fn launch_and_connect(
             std::fs::create_dir_all(dir)
                 .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
         }
+        let mounts = volume_mounts::bundle_mounts(&volumes, &id, &rootfs, &host)?;
         let spec = BundleSpec {
             id: id.clone(),
             rootfs,
@@ -140,7 +142,7 @@ async fn launch_and_connect(
             tty: config.tty,
             read_only_rootfs: host.read_only_rootfs,
             init: host.init.then_some(init_binary),
-            mounts: mounts::bundle_mounts(&host)?,
+            mounts,
             resources: host.resources.clone(),
             cgroups_path: format!("/strata/{id}"),
             network: network(&host),

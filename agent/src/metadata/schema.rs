@@ -48,6 +48,28 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX containers_image ON containers(image_id);
     "#,
+    // 2: volumes and which container mounts which volume where.
+    r#"
+    CREATE TABLE volumes (
+        name         TEXT PRIMARY KEY,
+        driver       TEXT NOT NULL,                 -- always 'local'
+        labels       TEXT NOT NULL,                 -- JSON object
+        options      TEXT NOT NULL,                 -- JSON object
+        anonymous    INTEGER NOT NULL,              -- 1: made for a container, not named by a user
+        created_at   TEXT NOT NULL
+    );
+
+    CREATE TABLE container_volumes (
+        container_id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+        destination  TEXT NOT NULL,                 -- absolute path in the container
+        volume       TEXT NOT NULL REFERENCES volumes(name),
+        read_only    INTEGER NOT NULL,
+        mode         TEXT NOT NULL,                 -- as docker inspect Mounts shows it
+        copy_data    INTEGER NOT NULL,              -- populate from the image when empty
+        PRIMARY KEY (container_id, destination)
+    );
+    CREATE INDEX container_volumes_volume ON container_volumes(volume);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

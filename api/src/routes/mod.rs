@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod stats;
 pub mod lifecycle;
 pub mod system;
+pub mod volumes;
 
 use axum::Router;
 use strata_agent::Engine;
@@ -29,6 +30,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(exec::routes())
         .merge(metrics::routes())
         .merge(stats::routes())
+        .merge(volumes::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             engine.clone(),
             crate::metrics::track_requests,

@@ -53,6 +53,7 @@ pub fn spec_from_create(body: ContainerCreateBody) -> model::ContainerSpec {
         stop_signal: non_empty(body.stop_signal),
         stop_timeout: body.stop_timeout,
         host,
+        volumes: body.volumes.unwrap_or_default(),
     }
 }
 

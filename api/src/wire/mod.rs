@@ -7,6 +7,7 @@ pub mod filters;
 pub mod images;
 pub mod stats;
 pub mod system;
+pub mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 

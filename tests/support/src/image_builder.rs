@@ -103,6 +103,7 @@ pub struct TestImage {
     corrupt_diff_id: Option<usize>,
     corrupt_blob_digest: Option<usize>,
     label: Option<(String, String)>,
+    volumes: Vec<String>,
 }
 
 /// What was built: enough for tests to find the image and its layers.
@@ -157,6 +158,7 @@ impl TestImage {
             corrupt_diff_id: None,
             corrupt_blob_digest: None,
             label: None,
+            volumes: Vec::new(),
         }
     }
 
@@ -166,6 +168,12 @@ impl TestImage {
             with_busybox: false,
             ..TestImage::busybox(tag)
         }
+    }
+
+    /// Declare `path` as a `VOLUME` of the image (config `Volumes`).
+    pub fn volume(mut self, path: &str) -> Self {
+        self.volumes.push(path.to_string());
+        self
     }
 
     /// Add `count` layers of `size` random bytes each; every layer also overwrites
@@ -361,6 +369,14 @@ impl TestImage {
         });
         if let Some((k, v)) = &self.label {
             runtime["Labels"] = json!({ k: v });
+        }
+        if !self.volumes.is_empty() {
+            let volumes: serde_json::Map<String, Value> = self
+                .volumes
+                .iter()
+                .map(|v| (v.clone(), json!({})))
+                .collect();
+            runtime["Volumes"] = Value::Object(volumes);
         }
         let config = json!({
             "architecture": host_arch(),
