@@ -304,6 +304,43 @@ fn commit_export_import_save_round_trip() -> Result<()> {
         refused.describe()
     );
 
+    // A running container is committed (frozen while read) and keeps running afterwards.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "live",
+        BASE,
+        "sh",
+        "-c",
+        "echo live-file > /y && exec sleep 300",
+    ])?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let live_tar = work.path().join("live.tar");
+    loop {
+        d.docker_ok(["export", "-o", path_str(&live_tar)?, "live"])?;
+        if tar_names(&live_tar)?.iter().any(|n| n == "y") {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the running container did not write /y within 20 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    d.docker_ok(["commit", "live", "strata-test/live:1"])?;
+    let status = d.docker_ok(["inspect", "--format", "{{.State.Status}}", "live"])?;
+    ensure!(
+        status.trim() == "running",
+        "the container runs on after commit, state {status:?}"
+    );
+    let printed = d.docker_ok(["run", "--rm", "strata-test/live:1", "cat", "/y"])?;
+    ensure!(
+        printed == "live-file\n",
+        "commit of a running container: {printed:?}"
+    );
+    d.docker_ok(["rm", "-f", "live"])?;
+
     // Failure paths answer as Docker does.
     let missing = d.docker(["commit", "no-such-container"]);
     ensure!(
