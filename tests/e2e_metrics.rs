@@ -134,6 +134,43 @@ fn metrics_stats_and_prometheus_scrape() -> Result<()> {
         "docker stats PIDs >= 1: {line:?}"
     );
 
+    // The streaming form: one document a second, each with the previous sample as precpu.
+    let socket_path = d
+        .socket()
+        .to_str()
+        .context("utf-8 socket path")?
+        .to_string();
+    let streamed = Command::new(require("curl", "curl")?)
+        .args([
+            "-sS",
+            "-N",
+            "--max-time",
+            "4",
+            "--unix-socket",
+            &socket_path,
+        ])
+        .arg(format!("http://localhost/containers/{NAME}/stats?stream=1"))
+        .output()
+        .context("running curl")?;
+    let docs: Vec<serde_json::Value> = String::from_utf8_lossy(&streamed.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .context("stats stream lines are JSON documents")?;
+    ensure!(
+        docs.len() >= 2,
+        "at least two streamed stats documents: {docs:?}"
+    );
+    ensure!(
+        docs[1]["precpu_stats"]["cpu_usage"]["total_usage"]
+            == docs[0]["cpu_stats"]["cpu_usage"]["total_usage"]
+            && docs[1]["memory_stats"]["limit"] == 67_108_864u64
+            && docs[1]["id"] == id.as_str(),
+        "second streamed document carries the first as precpu: {:?}",
+        docs[1]
+    );
+
     // /metrics on the API socket.
     let socket = d
         .socket()
