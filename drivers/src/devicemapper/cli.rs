@@ -29,7 +29,10 @@ impl CliFailure {
     /// Whether the tool said the device (dm name or thin id) does not exist.
     pub fn is_not_found(&self) -> bool {
         let s = self.stderr.to_ascii_lowercase();
-        s.contains("no such device") || s.contains("not found") || s.contains("no data available")
+        s.contains("no such device")
+            || s.contains("does not exist")
+            || s.contains("not found")
+            || s.contains("no data available")
     }
 
     /// Whether the pool said the thin device id is taken.
