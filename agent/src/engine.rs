@@ -90,6 +90,7 @@ impl Engine {
         let mut keep = self.inner.containers.layer_ids()?;
         keep.extend(self.inner.layers.cache_ids()?);
         self.inner.layers.remove_orphans(&keep)?;
+        self.volume_store().remove_orphans()?;
         Ok(())
     }
 

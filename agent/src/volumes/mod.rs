@@ -11,6 +11,7 @@ mod copy_up;
 pub mod engine_api;
 mod filters;
 mod names;
+mod repair;
 mod rows;
 
 use std::path::{Path, PathBuf};
