@@ -1,7 +1,7 @@
 //! `docker exec`: extra processes in a running container.
 //!
-//! An exec is run by the agent itself with `runc exec` (pipes, or a pty received on a console
-//! socket for `-t`), not under a shim: an exec does not outlive the agent (dockerd's execs do
+//! An exec is run by the agent itself with `runc exec` (pipes, or for `-t` a pty the agent
+//! holds as the runtime's stdio), not under a shim: an exec does not outlive the agent (dockerd's execs do
 //! not outlive their daemon either), and its only lasting result is the exit code, which
 //! `GET /exec/{id}/json` reports once the process ended. Exec instances live in memory with
 //! their container and go away when it is removed.

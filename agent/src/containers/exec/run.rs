@@ -1,6 +1,6 @@
-//! Running one exec: `RUNTIME exec` as a child of the agent, its stdio as pipes (or, with a tty,
-//! a pty whose master the runtime sends over a console socket), output pumped to the caller, the
-//! exit code recorded before the output ends.
+//! Running one exec: `RUNTIME exec` as a child of the agent, its stdio as pipes (or a pty),
+//! output pumped to the caller, the exit code recorded before the output ends. With `-t` the runtime allocates the container's
+//! pty and proxies it through its own stdio, which is a pty the agent holds.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixListener;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -32,33 +31,25 @@ const OUTPUT_BUFFER: usize = 256;
 const INPUT_BUFFER: usize = 64;
 /// Size of one output read.
 const READ_CHUNK: usize = 32 * 1024;
-/// Longest path a unix socket address holds (with its NUL).
-const SUN_PATH_MAX: usize = 107;
 
 /// The files one exec uses in its container's exec directory.
 struct ExecFiles {
     pid_file: PathBuf,
     runtime_log: PathBuf,
-    console_socket: PathBuf,
 }
 
 impl ExecFiles {
     fn new(c: &Container, exec_id: &str) -> Self {
         let short = &exec_id[..12.min(exec_id.len())];
         let dir = &c.paths.exec_dir;
-        let mut console_socket = dir.join(format!("x-{short}.sock"));
-        if console_socket.as_os_str().len() > SUN_PATH_MAX {
-            console_socket = std::env::temp_dir().join(format!("strata-x-{short}.sock"));
-        }
         ExecFiles {
             pid_file: dir.join(format!("exec-{short}.pid")),
             runtime_log: dir.join(format!("exec-{short}.log")),
-            console_socket,
         }
     }
 
     fn remove(&self) {
-        for path in [&self.pid_file, &self.runtime_log, &self.console_socket] {
+        for path in [&self.pid_file, &self.runtime_log] {
             if let Err(e) = std::fs::remove_file(path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     debug!(path = %path.display(), error = %e, "removing exec file");
@@ -97,7 +88,7 @@ async fn command(
         .arg(&files.runtime_log)
         .args(["--log-format", "json", "exec"]);
     if spec.tty {
-        cmd.arg("--tty").arg("--console-socket").arg(&files.console_socket);
+        cmd.arg("--tty");
     }
     for e in &spec.env {
         cmd.arg("--env").arg(e);
@@ -143,32 +134,24 @@ pub(super) async fn start(
     exec.state().pid_file = Some(files.pid_file.clone());
 
     let pumps = if spec.tty {
-        let listener = UnixListener::bind(&files.console_socket).map_err(|e| {
-            EngineError::io(format!("binding {}", files.console_socket.display()), e)
-        })?;
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = spawn(&mut cmd, &c.id)?;
-        let accepted = tokio::select! {
-            conn = listener.accept() => Some(conn),
-            _ = child.wait() => None,
+        // runc takes a console socket only when it detaches; attached, it proxies the
+        // container's pty through its own stdio. That stdio is a pty of ours, so the caller
+        // gets a terminal and resizes reach the container (runc copies our size on SIGWINCH).
+        let pty = nix::pty::openpty(None, None)
+            .map_err(|e| EngineError::io("opening a pty for the exec", e.into()))?;
+        let slave = File::from(pty.slave);
+        let dup = |f: &File| {
+            f.try_clone()
+                .map(Stdio::from)
+                .map_err(|e| EngineError::io("duplicating the exec pty", e))
         };
-        match accepted {
-            Some(Ok((conn, _))) => {
-                let master = receive_master(conn).await?;
-                let pumps = tty_pumps(exec, master, &out_tx, in_rx, detach);
-                Running { child, pumps }
-            }
-            // The runtime failed before it made a pty: its error is the output.
-            None => Running {
-                child,
-                pumps: Vec::new(),
-            },
-            Some(Err(e)) => {
-                return Err(EngineError::io("accepting the exec console socket", e));
-            }
-        }
+        cmd.stdin(dup(&slave)?).stdout(dup(&slave)?).stderr(dup(&slave)?);
+        let child = spawn(&mut cmd, &c.id)?;
+        // Our copies of the slave must go, or reading the master never ends.
+        drop(cmd);
+        drop(slave);
+        let pumps = tty_pumps(exec, File::from(pty.master), child.id(), &out_tx, in_rx, detach);
+        Running { child, pumps }
     } else {
         cmd.stdin(if wants_stdin {
             Stdio::piped()
@@ -211,27 +194,12 @@ fn spawn(cmd: &mut Command, id: &str) -> Result<Child> {
         .map_err(|e| EngineError::io(format!("running the OCI runtime's exec in {id}"), e))
 }
 
-/// Receive the pty master the runtime sends on `conn`.
-async fn receive_master(conn: tokio::net::UnixStream) -> Result<File> {
-    let std_conn = conn
-        .into_std()
-        .map_err(|e| EngineError::io("exec console socket", e))?;
-    Shared::blocking("receiving the exec pty", move || {
-        std_conn
-            .set_nonblocking(false)
-            .map_err(|e| EngineError::io("exec console socket", e))?;
-        let master = console::receive_master(&std_conn)
-            .map_err(|e| EngineError::io("receiving the exec pty master", e))?;
-        Ok(File::from(master))
-    })
-    .await
-}
-
 /// Threads that copy the pty to the caller and the caller's input to the pty, and a task that
 /// applies resizes.
 fn tty_pumps(
     exec: &ExecInstance,
     master: File,
+    runtime_pid: Option<u32>,
     out_tx: &mpsc::Sender<(StdStream, Bytes)>,
     mut in_rx: mpsc::Receiver<Bytes>,
     detach: bool,
@@ -244,6 +212,14 @@ fn tty_pumps(
         while let Some((h, w)) = resize_rx.recv().await {
             if let Err(e) = console::resize(&*for_resize, h, w) {
                 debug!(error = %e, "resizing the exec pty");
+                continue;
+            }
+            // The runtime passes our terminal's size on to the container's on SIGWINCH.
+            if let Some(pid) = runtime_pid.and_then(|p| i32::try_from(p).ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGWINCH,
+                );
             }
         }
     });
@@ -321,10 +297,6 @@ async fn supervise(
 ) {
     let Running { mut child, pumps } = running;
     let status = child.wait().await;
-    let mut runtime_stderr = Vec::new();
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = stderr.read_to_end(&mut runtime_stderr).await;
-    }
     for p in pumps {
         let _ = p.await;
     }
@@ -348,11 +320,6 @@ async fn supervise(
         .unwrap_or_default();
     if !failure.is_empty() {
         exit_code = start_failure_code(&failure);
-        // With a tty the runtime's stderr is not the caller's: show its message there.
-        if exec.spec.tty && !runtime_stderr.is_empty() {
-            let message = format!("OCI runtime exec failed: {failure}\r\n");
-            let _ = out_tx.send((StdStream::Stdout, Bytes::from(message))).await;
-        }
     }
     files.remove();
     {

@@ -1,0 +1,366 @@
+//! Lifecycle, exec and logs through the stock docker CLI on overlay2: `docker logs` (`--tail`,
+//! `-t`, `--since`, `-f` until the container exits), `docker exec` (exit code, output, `-e`,
+//! `-u`, `-w`, `-i`, `-t`), `kill -s`, `pause`/`unpause` (the cgroup freezer), `rename`, `top`,
+//! `restart`, `container prune`, `ps` filters, short-id prefixes, `--restart on-failure:2`, and
+//! Docker's 404/409/400 answers.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::Value;
+use strata_test_support::daemon::StrataDaemon;
+use strata_test_support::docker_cli::OutputExt;
+use strata_test_support::image_builder::TestImage;
+
+const IMAGE: &str = "strata-test/lifecycle:1";
+const DRIVER: &str = "overlay2";
+/// Upper bound for anything the tests wait for (a container to exit, a restart to happen).
+const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+fn strata_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_strata"))
+}
+
+/// A daemon with the test image loaded.
+fn daemon_with_image() -> Result<(tempfile::TempDir, StrataDaemon)> {
+    let work = tempfile::tempdir()?;
+    let d = StrataDaemon::start(strata_bin(), DRIVER)?;
+    let archive = work.path().join("image.tar");
+    TestImage::busybox(IMAGE).build_docker_archive(&archive)?;
+    d.docker_ok(["load", "-i", archive.to_str().context("utf-8 path")?])?;
+    Ok((work, d))
+}
+
+fn inspect(d: &StrataDaemon, name: &str) -> Result<Value> {
+    let text = d.docker_ok(["inspect", name])?;
+    let list: Value = serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
+    list.get(0).cloned().context("inspect printed an empty list")
+}
+
+/// Poll `check` until it returns `Some`, for at most [`WAIT_LIMIT`].
+fn wait_for<T>(what: &str, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check()? {
+            return Ok(v);
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            bail!("{what}: not seen within {}s", WAIT_LIMIT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A docker command that must fail, with `needle` in its error output.
+fn docker_fails(d: &StrataDaemon, args: &[&str], needle: &str) -> Result<()> {
+    let out = d.docker(args);
+    ensure!(
+        !out.status.success() && out.stderr_text().contains(needle),
+        "docker {args:?} should fail saying {needle:?}: {}",
+        out.describe()
+    );
+    Ok(())
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ `, as `docker logs -t` prints before each line.
+fn has_timestamp_prefix(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() > 31
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && b[29] == b'Z'
+        && b[30] == b' '
+        && b[20..29].iter().all(u8::is_ascii_digit)
+}
+
+#[test]
+fn logs_tail_timestamps_since_and_follow() -> Result<()> {
+    let (_work, d) = daemon_with_image()?;
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "logger",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; done; echo err1 >&2",
+    ])?;
+    let code = d.docker_ok(["wait", "logger"])?;
+    ensure!(code.trim() == "0", "wait printed {code:?}");
+
+    let all = d.docker(["logs", "logger"]);
+    ensure!(all.status.success(), "{}", all.describe());
+    ensure!(
+        lines(&all.stdout_text()) == ["line1", "line2", "line3", "line4", "line5"],
+        "docker logs stdout: {}",
+        all.describe()
+    );
+    ensure!(all.stderr_text() == "err1\n", "docker logs stderr: {}", all.describe());
+
+    // The file on disk is Docker's json-file format.
+    let id = inspect(&d, "logger")?["Id"].as_str().context("Id")?.to_string();
+    let log_path = d.data_root().join(format!("containers/{id}/{id}-json.log"));
+    let on_disk = std::fs::read_to_string(&log_path)
+        .with_context(|| format!("reading {}", log_path.display()))?;
+    let first: Value = serde_json::from_str(on_disk.lines().next().context("empty log")?)?;
+    ensure!(
+        first["log"] == "line1\n" && first["stream"] == "stdout" && first["time"].is_string(),
+        "first json-file entry: {first}"
+    );
+
+    let tail = d.docker(["logs", "--tail", "2", "logger"]);
+    ensure!(
+        tail.stdout_text() == "line5\n" && tail.stderr_text() == "err1\n",
+        "--tail 2: {}",
+        tail.describe()
+    );
+
+    let stamped = d.docker_ok(["logs", "-t", "--tail", "3", "logger"])?;
+    let stamped = lines(&stamped);
+    ensure!(stamped.len() == 2, "-t --tail 3 stdout lines: {stamped:?}");
+    for line in &stamped {
+        ensure!(has_timestamp_prefix(line), "no timestamp prefix: {line:?}");
+    }
+    ensure!(stamped[1].ends_with(" line5"), "{stamped:?}");
+
+    let future = d.docker(["logs", "--since", "2099-01-01T00:00:00Z", "logger"]);
+    ensure!(
+        future.status.success() && future.stdout_text().is_empty(),
+        "--since in the future prints nothing: {}",
+        future.describe()
+    );
+
+    // -f follows a running container until it exits.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "follower",
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick$i; sleep 1; done",
+    ])?;
+    let followed = d.docker(["logs", "-f", "follower"]);
+    ensure!(
+        lines(&followed.stdout_text()) == ["tick1", "tick2", "tick3"],
+        "logs -f: {}",
+        followed.describe()
+    );
+    let state = inspect(&d, "follower")?;
+    ensure!(
+        state["State"]["Status"] == "exited",
+        "logs -f returned before the exit: {}",
+        state["State"]
+    );
+
+    docker_fails(&d, &["logs", "nope"], "No such container: nope")?;
+    Ok(())
+}
+
+#[test]
+fn exec_output_exit_code_env_user_workdir() -> Result<()> {
+    let (_work, d) = daemon_with_image()?;
+    d.docker_ok(["run", "-d", "--name", "ex", IMAGE, "sleep", "300"])?;
+
+    let out = d.docker(["exec", "ex", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    ensure!(
+        out.code() == 3 && out.stdout_text() == "out\n" && out.stderr_text() == "err\n",
+        "exec with exit 3: {}",
+        out.describe()
+    );
+
+    let who = d.docker_ok([
+        "exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "ex", "sh", "-c",
+        "echo $FOO $(pwd) $(id -u) $(id -g)",
+    ])?;
+    ensure!(who == "bar /tmp 65534 65534\n", "exec -e -w -u printed {who:?}");
+    let root = d.docker_ok(["exec", "ex", "id", "-u"])?;
+    ensure!(root == "0\n", "exec runs as the container's user: {root:?}");
+
+    let echoed = d.docker_with_stdin(["exec", "-i", "ex", "cat"], b"hello stdin\n");
+    ensure!(
+        echoed.status.success() && echoed.stdout_text() == "hello stdin\n",
+        "exec -i cat: {}",
+        echoed.describe()
+    );
+
+    let tty = d.docker(["exec", "-t", "ex", "readlink", "/proc/self/fd/1"]);
+    ensure!(
+        tty.status.success() && tty.stdout_text().starts_with("/dev/pts/"),
+        "exec -t gets a pty: {}",
+        tty.describe()
+    );
+
+    let missing = d.docker(["exec", "ex", "no-such-command"]);
+    ensure!(missing.code() == 127, "missing command: {}", missing.describe());
+
+    // The exec shows in top while it runs? (top lists the main process at least.)
+    let top = d.docker_ok(["top", "ex"])?;
+    ensure!(
+        top.lines().next().is_some_and(|h| h.contains("PID") && h.contains("CMD")),
+        "top header: {top}"
+    );
+    ensure!(top.contains("sleep 300"), "top lists the process: {top}");
+
+    d.docker_ok(["stop", "-t", "1", "ex"])?;
+    docker_fails(&d, &["exec", "ex", "true"], "is not running")?;
+    docker_fails(&d, &["exec", "nope", "true"], "No such container: nope")?;
+    docker_fails(&d, &["top", "ex"], "is not running")?;
+    Ok(())
+}
+
+#[test]
+fn kill_pause_rename_restart_filters_prune() -> Result<()> {
+    let (_work, d) = daemon_with_image()?;
+
+    // kill -s delivers the signal the user names.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "trapper",
+        IMAGE,
+        "sh",
+        "-c",
+        "trap 'echo got-usr1; exit 7' USR1; while true; do sleep 0.1; done",
+    ])?;
+    // The trap is set once the shell runs its loop; a signal before that would kill it.
+    wait_for("trapper running", || {
+        Ok(d.docker_ok(["top", "trapper"])?.contains("sleep").then_some(()))
+    })?;
+    d.docker_ok(["kill", "-s", "USR1", "trapper"])?;
+    let code = d.docker_ok(["wait", "trapper"])?;
+    ensure!(code.trim() == "7", "exit code after USR1: {code:?}");
+    ensure!(
+        d.docker_ok(["logs", "trapper"])?.contains("got-usr1"),
+        "the trap ran"
+    );
+    docker_fails(&d, &["kill", "trapper"], "is not running")?;
+    docker_fails(&d, &["kill", "-s", "NOPE", "trapper"], "Invalid signal")?;
+
+    // pause / unpause: the freezer, State.Paused and ps' (Paused).
+    let id = d.docker_ok(["run", "-d", "--name", "sleeper", IMAGE, "sleep", "300"])?;
+    let id = id.trim().to_string();
+    d.docker_ok(["pause", "sleeper"])?;
+    let state = inspect(&d, "sleeper")?["State"].clone();
+    ensure!(
+        state["Status"] == "paused" && state["Paused"] == true && state["Running"] == true,
+        "paused state: {state}"
+    );
+    let freezer = Path::new("/sys/fs/cgroup/freezer/strata").join(&id).join("freezer.state");
+    let cgroup_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if !cgroup_v2 {
+        let frozen = std::fs::read_to_string(&freezer)
+            .with_context(|| format!("reading {} (cgroup v1 freezer)", freezer.display()))?;
+        ensure!(frozen.trim() == "FROZEN", "{}: {frozen:?}", freezer.display());
+    }
+    let ps = d.docker_ok(["ps", "--filter", "name=sleeper", "--format", "{{.Status}}"])?;
+    ensure!(ps.trim().ends_with("(Paused)"), "ps status: {ps:?}");
+    docker_fails(&d, &["pause", "sleeper"], "is already paused")?;
+    d.docker_ok(["unpause", "sleeper"])?;
+    ensure!(
+        inspect(&d, "sleeper")?["State"]["Status"] == "running",
+        "unpaused"
+    );
+    if !cgroup_v2 {
+        let thawed = std::fs::read_to_string(&freezer)?;
+        ensure!(thawed.trim() == "THAWED", "{}: {thawed:?}", freezer.display());
+    }
+    docker_fails(&d, &["unpause", "sleeper"], "is not paused")?;
+    docker_fails(&d, &["pause", "nope"], "No such container: nope")?;
+
+    // rename.
+    d.docker_ok(["rename", "sleeper", "dozer"])?;
+    ensure!(inspect(&d, "dozer")?["Name"] == "/dozer", "renamed");
+    docker_fails(&d, &["inspect", "--type", "container", "sleeper"], "No such")?;
+    docker_fails(&d, &["rename", "dozer", "trapper"], "is already in use")?;
+    docker_fails(&d, &["rename", "dozer", "bad/name"], "Invalid container name")?;
+
+    // Short id prefixes work everywhere; restart gives a new start time.
+    let short = &id[..12];
+    let started_before = inspect(&d, short)?["State"]["StartedAt"].clone();
+    d.docker_ok(["restart", "-t", "1", short])?;
+    let after = inspect(&d, "dozer")?["State"].clone();
+    ensure!(
+        after["Status"] == "running" && after["StartedAt"] != started_before,
+        "restart: before {started_before}, after {after}"
+    );
+
+    // ps filters.
+    d.docker_ok(["create", "--name", "labelled", "--label", "team=a", IMAGE, "true"])?;
+    let names = |filter: &str| -> Result<Vec<String>> {
+        let mut v = lines(&d.docker_ok(["ps", "-a", "--filter", filter, "--format", "{{.Names}}"])?);
+        v.sort();
+        Ok(v)
+    };
+    ensure!(names("label=team=a")? == ["labelled"], "label filter");
+    ensure!(names("status=running")? == ["dozer"], "status filter");
+    ensure!(names("status=exited")? == ["trapper"], "status=exited");
+    ensure!(names("name=doz")? == ["dozer"], "name filter");
+    ensure!(
+        names(&format!("ancestor={IMAGE}"))? == ["dozer", "labelled", "trapper"],
+        "ancestor filter"
+    );
+    ensure!(names(&format!("id={short}"))? == ["dozer"], "id filter");
+    docker_fails(&d, &["ps", "--filter", "status=sleepy"], "invalid filter")?;
+
+    // prune removes exited and created containers, never running ones.
+    let pruned = d.docker_ok(["container", "prune", "-f"])?;
+    ensure!(pruned.contains("Total reclaimed space"), "prune said {pruned}");
+    ensure!(names("status=running")? == ["dozer"], "running container kept");
+    let left = lines(&d.docker_ok(["ps", "-a", "--format", "{{.Names}}"])?);
+    ensure!(left == ["dozer"], "after prune: {left:?}");
+
+    d.docker_ok(["rm", "-f", "dozer"])?;
+    Ok(())
+}
+
+#[test]
+fn restart_on_failure_counts_restarts() -> Result<()> {
+    let (_work, d) = daemon_with_image()?;
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo attempt; exit 1",
+    ])?;
+    // One run and two restarts: three attempts logged, then it stays exited.
+    let state = wait_for("three attempts, RestartCount 2, exited", || {
+        let c = inspect(&d, "flaky")?;
+        let attempts = d.docker_ok(["logs", "flaky"])?.matches("attempt").count();
+        Ok((attempts == 3 && c["State"]["Status"] == "exited").then_some(c))
+    })?;
+    ensure!(state["RestartCount"] == 2, "RestartCount: {}", state["RestartCount"]);
+    ensure!(state["State"]["ExitCode"] == 1, "exit code: {}", state["State"]);
+    let waited = d.docker_ok(["wait", "flaky"])?;
+    ensure!(waited.trim() == "1", "docker wait: {waited:?}");
+    let attempts = d.docker_ok(["logs", "flaky"])?.matches("attempt").count();
+    ensure!(attempts == 3, "no restart beyond the limit: {attempts} attempts");
+
+    // docker stop turns an `always` policy off until the next start.
+    d.docker_ok([
+        "run", "-d", "--name", "keeper", "--restart", "always", IMAGE, "sleep", "300",
+    ])?;
+    d.docker_ok(["stop", "-t", "1", "keeper"])?;
+    let c = inspect(&d, "keeper")?;
+    ensure!(
+        c["State"]["Status"] == "exited" && c["RestartCount"] == 0,
+        "stopped by hand stays stopped: {}",
+        c["State"]
+    );
+    Ok(())
+}
