@@ -54,6 +54,10 @@ struct ServeArgs {
     /// empty disables it.
     #[arg(long, default_value = "127.0.0.1:9323")]
     metrics_addr: String,
+    /// Registry (HOST[:PORT]) to speak plain HTTP to (repeatable); localhost and 127.0.0.0/8
+    /// always are, as dockerd.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
     /// Log filter (tracing syntax), e.g. info or strata_agent=debug.
     #[arg(long, default_value = "info", env = "STRATA_LOG")]
     log_level: String,
@@ -86,6 +90,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.storage_opt = storage_opt;
     config.default_runtime = args.default_runtime.clone();
     config.init_binary = args.init_path.clone();
+    config.insecure_registries = args.insecure_registries.clone();
     config.shim_binary = std::env::current_exe().context("locating the strata binary")?;
     let hosts = if args.hosts.is_empty() {
         vec![format!("unix://{}", args.exec_root.join("strata.sock").display())]

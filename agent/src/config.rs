@@ -20,6 +20,9 @@ pub struct EngineConfig {
     pub shim_binary: PathBuf,
     /// The init binary bind-mounted as PID 1 for `--init` (Debian's tini-static).
     pub init_binary: PathBuf,
+    /// `--insecure-registry HOST[:PORT]`: registries spoken to over plain HTTP (besides
+    /// `localhost` and 127.0.0.0/8, which always are).
+    pub insecure_registries: Vec<String>,
 }
 
 impl EngineConfig {
@@ -33,6 +36,7 @@ impl EngineConfig {
             default_runtime: "runc".to_string(),
             shim_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("strata")),
             init_binary: PathBuf::from("/usr/bin/tini-static"),
+            insecure_registries: Vec::new(),
         }
     }
 }

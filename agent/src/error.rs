@@ -56,6 +56,9 @@ pub enum EngineError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+    /// A registry operation (pull, push, login) failed.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 impl EngineError {
@@ -81,6 +84,7 @@ impl EngineError {
             | EngineError::DigestMismatch { .. } => ErrorKind::InvalidArgument,
             EngineError::Driver(DriverError::Archive(_)) => ErrorKind::InvalidArgument,
             EngineError::Driver(DriverError::NotFound(_)) => ErrorKind::NotFound,
+            EngineError::Registry(e) => e.kind(),
             EngineError::Driver(_)
             | EngineError::Metadata { .. }
             | EngineError::Runtime(_)

@@ -70,6 +70,19 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX container_volumes_volume ON container_volumes(volume);
     "#,
+    // 3: compressed forms of layers seen on registries (pulled or pushed), so a push offers
+    // a registry the blob digests it already has and a pushed manifest stays the same.
+    r#"
+    CREATE TABLE layer_blobs (
+        diff_id      TEXT NOT NULL,                 -- sha256 of the uncompressed layer tar
+        blob_digest  TEXT NOT NULL,                 -- sha256 of the blob as stored on the registry
+        size         INTEGER NOT NULL,
+        media_type   TEXT NOT NULL,
+        registry     TEXT NOT NULL,                 -- host[:port], docker.io
+        repository   TEXT NOT NULL,                 -- library/busybox
+        PRIMARY KEY (diff_id, blob_digest, registry, repository)
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -54,6 +54,7 @@ async fn post_dispatch(
     State(engine): State<Engine>,
     Path(rest): Path<String>,
     params: Params,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
     match rest.as_str() {
@@ -61,13 +62,16 @@ async fn post_dispatch(
         "create" if params.get("fromSrc").is_some() => {
             return super::image_transfer::import(engine, &params, body).await
         }
+        "create" if params.get("fromImage").is_some() => {
+            return super::pull_push::pull(engine, &params, &headers).await
+        }
         "create" => return Err(pull_refused(&params)),
         "prune" => return Err(not_supported(&rest)),
         _ => {}
     }
     match split_action(&rest) {
         Some((name, "tag")) => tag(engine, name, &params).await,
-        Some((_, "push")) => Err(not_supported("push")),
+        Some((name, "push")) => super::pull_push::push(engine, name, &params, &headers).await,
         _ => Err(ApiError::PageNotFound),
     }
 }

@@ -7,3 +7,4 @@ pub mod docker_cli;
 pub mod first_light;
 pub mod hostile;
 pub mod image_builder;
+pub mod registry;
