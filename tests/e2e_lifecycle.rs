@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use std::process::Command;
+
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use strata_test_support::daemon::StrataDaemon;
@@ -317,6 +319,21 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
         ensure!(thawed.trim() == "THAWED", "{}: {thawed:?}", freezer.display());
     }
     docker_fails(&d, &["unpause", "sleeper"], "is not paused")?;
+
+    // A paused container still stops and is still force-removed (it is thawed for the signal).
+    d.docker_ok(["run", "-d", "--name", "frozen1", IMAGE, "sleep", "300"])?;
+    d.docker_ok(["pause", "frozen1"])?;
+    d.docker_ok(["stop", "-t", "1", "frozen1"])?;
+    let stopped = inspect(&d, "frozen1")?["State"].clone();
+    ensure!(
+        stopped["Status"] == "exited" && stopped["Paused"] == false,
+        "stopped while paused: {stopped}"
+    );
+    d.docker_ok(["rm", "frozen1"])?;
+    d.docker_ok(["run", "-d", "--name", "frozen2", IMAGE, "sleep", "300"])?;
+    d.docker_ok(["pause", "frozen2"])?;
+    d.docker_ok(["rm", "-f", "frozen2"])?;
+    docker_fails(&d, &["inspect", "--type", "container", "frozen2"], "No such")?;
     docker_fails(&d, &["pause", "nope"], "No such container: nope")?;
 
     // rename.
@@ -404,5 +421,67 @@ fn restart_on_failure_counts_restarts() -> Result<()> {
         "stopped by hand stays stopped: {}",
         c["State"]
     );
+    Ok(())
+}
+
+/// One raw API call on the daemon's socket: the status code and the body.
+fn api(d: &StrataDaemon, method: &str, path: &str) -> Result<(u16, String)> {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(d.socket())
+        .args(["-X", method, "-H", "Content-Type: application/json"])
+        .args(if method == "POST" && path.ends_with("/exec") {
+            vec!["-d", r#"{"Cmd":["true"]}"#]
+        } else {
+            vec![]
+        })
+        .arg(format!("http://localhost/v1.47{path}"))
+        .output()
+        .context("running curl (is curl installed?)")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').context("curl printed no status")?;
+    Ok((code.trim().parse()?, body.to_string()))
+}
+
+#[test]
+fn docker_status_codes() -> Result<()> {
+    let (_work, d) = daemon_with_image()?;
+    d.docker_ok(["create", "--name", "idle", IMAGE, "true"])?;
+    d.docker_ok(["run", "-d", "--name", "busy", IMAGE, "sleep", "300"])?;
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("POST", "/containers/nope/pause", 404, "No such container: nope"),
+        ("POST", "/containers/nope/unpause", 404, "No such container"),
+        ("POST", "/containers/nope/restart", 404, "No such container"),
+        ("POST", "/containers/nope/rename?name=x2", 404, "No such container"),
+        ("GET", "/containers/nope/top", 404, "No such container"),
+        ("GET", "/containers/nope/logs?stdout=1", 404, "No such container"),
+        ("POST", "/containers/nope/exec", 404, "No such container"),
+        ("GET", "/exec/nope/json", 404, "No such exec instance"),
+        ("POST", "/exec/nope/start", 404, "No such exec instance"),
+        ("POST", "/containers/idle/pause", 409, "is not running"),
+        ("POST", "/containers/busy/unpause", 409, "is not paused"),
+        ("POST", "/containers/idle/exec", 409, "is not running"),
+        ("GET", "/containers/idle/top", 409, "is not running"),
+        ("POST", "/containers/idle/kill", 409, "is not running"),
+        ("POST", "/containers/busy/rename?name=idle", 409, "already in use"),
+        ("POST", "/containers/busy/rename?name=bad%2Fname", 400, "Invalid container name"),
+        ("POST", "/containers/busy/rename?name=", 400, "may be empty"),
+        ("GET", "/containers/busy/logs?stdout=1&tail=abc", 400, "tail"),
+        ("GET", "/containers/busy/logs", 400, "at least one stream"),
+        ("GET", "/containers/busy/logs?stdout=1&since=soon", 400, "invalid value for time"),
+        ("POST", "/containers/busy/kill?signal=NOPE", 400, "Invalid signal"),
+        ("POST", "/containers/prune?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", 400, "invalid filter"),
+        ("POST", "/containers/idle/stop", 304, ""),
+        ("POST", "/containers/busy/start", 304, ""),
+    ];
+    let mut wrong = Vec::new();
+    for (method, path, want, needle) in cases {
+        let (code, body) = api(&d, method, path)?;
+        if code != *want || !body.contains(needle) {
+            wrong.push(format!("{method} {path}: {code} {body:?}, expected {want} with {needle:?}"));
+        }
+    }
+    ensure!(wrong.is_empty(), "wrong answers:\n{}", wrong.join("\n"));
+    d.docker_ok(["rm", "-f", "busy"])?;
     Ok(())
 }

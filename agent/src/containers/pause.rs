@@ -82,16 +82,22 @@ pub(crate) async fn thaw_after_signal(shared: &Arc<Shared>, c: &Arc<Container>) 
     if c.state().status != ContainerStatus::Paused {
         return;
     }
+    let _guard = c.lifecycle.lock().await;
+    thaw_locked(shared, c).await;
+}
+
+/// [`thaw_after_signal`] for callers that hold `c.lifecycle`.
+pub(crate) async fn thaw_locked(shared: &Arc<Shared>, c: &Arc<Container>) {
+    let mut state = c.state();
+    if state.status != ContainerStatus::Paused {
+        return;
+    }
     if let Err(e) = shared.runtime.resume(&c.id).await {
         warn!(id = %c.id, error = %e, "thawing a paused container after a signal");
         return;
     }
-    let _guard = c.lifecycle.lock().await;
-    let mut state = c.state();
-    if state.status == ContainerStatus::Paused {
-        state.status = ContainerStatus::Running;
-        if let Err(e) = shared.persist_state(c, &state).await {
-            warn!(id = %c.id, error = %e, "recording the thaw of a paused container");
-        }
+    state.status = ContainerStatus::Running;
+    if let Err(e) = shared.persist_state(c, &state).await {
+        warn!(id = %c.id, error = %e, "recording the thaw of a paused container");
     }
 }

@@ -45,6 +45,7 @@ pub(crate) async fn remove(shared: &Arc<Shared>, c: &Arc<Container>, force: bool
         if let Err(e) = shared.runtime.kill(&c.id, libc::SIGKILL, false).await {
             warn!(id = %c.id, error = %e, "SIGKILL for forced removal");
         }
+        crate::containers::pause::thaw_locked(shared, c).await;
         // The monitor records the exit; it needs the lifecycle lock.
         drop(guard);
         if tokio::time::timeout(KILL_GRACE, exited).await.is_err() {
