@@ -6,11 +6,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::debug;
 
 use crate::error::DriverError;
+
+/// How long removing a busy device is retried.
+const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
+/// Pause between two tries of removing a busy device.
+const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Where the tools live when `PATH` does not name them (a test runner's `PATH` may lack sbin).
 const FALLBACK_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"];
@@ -147,16 +152,28 @@ impl Dmsetup {
     /// Create and activate `name` with `table`, then make sure its node exists.
     pub fn create(&self, name: &str, table: &str) -> Result<(), CliFailure> {
         self.run(&["create", name, "--table", table])?;
-        self.run(&["mknodes", name])?;
+        // libdevmapper makes the node itself under DM_DISABLE_UDEV; make sure all the same.
+        if !Path::new("/dev/mapper").join(name).exists() {
+            self.run(&["mknodes", name])?;
+        }
         Ok(())
     }
 
-    /// Remove (deactivate) `name`; a device that is not there is not an error.
+    /// Remove (deactivate) `name`; a device that is not there is not an error. "Busy" is tried
+    /// again for a few seconds: right after an unmount, udev (where it runs) may still hold the
+    /// device open while it probes it.
     pub fn remove(&self, name: &str) -> Result<(), CliFailure> {
-        match self.run(&["remove", name]) {
-            Ok(_) => Ok(()),
-            Err(f) if f.is_not_found() => Ok(()),
-            Err(f) => Err(f),
+        let deadline = Instant::now() + BUSY_RETRY_FOR;
+        loop {
+            match self.run(&["remove", name]) {
+                Ok(_) => return Ok(()),
+                Err(f) if f.is_not_found() => return Ok(()),
+                Err(f) if f.is_busy() && Instant::now() < deadline => {
+                    debug!(device = name, "busy, trying the removal again");
+                    std::thread::sleep(BUSY_RETRY_PAUSE);
+                }
+                Err(f) => return Err(f),
+            }
         }
     }
 

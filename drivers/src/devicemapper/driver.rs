@@ -198,6 +198,7 @@ impl DevMapperDriver {
     /// `deleting` are finished; their records go.
     fn repair(&self) -> Result<(), DriverError> {
         let state = self.lock();
+        self.records.remove_temporaries()?;
         for (owner, record) in self.records.all()? {
             if record.state == DeviceState::Ready {
                 continue;

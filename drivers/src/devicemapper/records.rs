@@ -117,7 +117,22 @@ impl Records {
         }
     }
 
-    /// Every record, the base's included. Temporary files of interrupted writes are removed.
+    /// Remove temporary files of record writes a crash interrupted (only at open, when no
+    /// write of this process can be in progress).
+    pub fn remove_temporaries(&self) -> Result<(), DriverError> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| DriverError::io(format!("listing {}", self.dir.display()), e))?;
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                std::fs::remove_file(entry.path()).map_err(|e| {
+                    DriverError::io(format!("removing {}", entry.path().display()), e)
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every record, the base's included (temporary files of writes are skipped).
     pub fn all(&self) -> Result<Vec<(Owner, DeviceRecord)>, DriverError> {
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| DriverError::io(format!("listing {}", self.dir.display()), e))?;
@@ -127,7 +142,7 @@ impl Records {
                 entry.map_err(|e| DriverError::io(format!("listing {}", self.dir.display()), e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(TMP_PREFIX) {
-                let _ = std::fs::remove_file(entry.path());
+                // A write in progress, or one a crash interrupted (`remove_temporaries`).
                 continue;
             }
             let owner = if name == BASE_FILE {
