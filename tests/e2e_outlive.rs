@@ -41,7 +41,9 @@ fn logged_numbers(log: &Path) -> Result<Vec<u64>> {
             );
             break;
         };
-        let log_text = value["log"].as_str().context("json-file entry without log")?;
+        let log_text = value["log"]
+            .as_str()
+            .context("json-file entry without log")?;
         ensure!(
             value["stream"] == "stdout",
             "entry {i} is on {}",
@@ -185,7 +187,10 @@ fn containers_outlive_a_killed_agent_overlay2() -> Result<()> {
         &work.path().join("logs.err"),
     )?;
     let first = follow.wait_line("line 0 from logs -f", WAIT, |_| true)?;
-    ensure!(first == "line 0", "logs -f starts at the beginning: {first:?}");
+    ensure!(
+        first == "line 0",
+        "logs -f starts at the beginning: {first:?}"
+    );
     follow.wait_line("beyond the restart from logs -f", WAIT, |l| {
         parse_line(l).is_ok_and(|n| n > first_attached + 1)
     })?;

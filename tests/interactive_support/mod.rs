@@ -98,7 +98,10 @@ pub fn send_signal(pid: u32, signal: &str) -> Result<()> {
 pub fn wait_child(child: &mut Child, what: &str, timeout: Duration) -> Result<ExitStatus> {
     let started = Instant::now();
     loop {
-        if let Some(status) = child.try_wait().with_context(|| format!("waiting for {what}"))? {
+        if let Some(status) = child
+            .try_wait()
+            .with_context(|| format!("waiting for {what}"))?
+        {
             return Ok(status);
         }
         if started.elapsed() > timeout {
@@ -257,7 +260,9 @@ impl Tmux {
     /// Start `command` (a shell line) in a `width`x`height` terminal. After the command ends, the
     /// pane shows `EXIT=<code>` and stays.
     pub fn start(name: &str, width: u16, height: u16, command: &str) -> Result<Self> {
-        which("tmux").context("tmux is needed to drive the docker CLI in a resizable terminal (apt-get install tmux)")?;
+        which("tmux").context(
+            "tmux is needed to drive the docker CLI in a resizable terminal (apt-get install tmux)",
+        )?;
         let tmux = Tmux {
             socket: format!("strata-e2e-{name}-{}", std::process::id()),
         };
@@ -329,18 +334,20 @@ impl Tmux {
         wait_for(
             what,
             WAIT,
-            || Ok(self.screen()?.lines().find(|l| wanted(l)).map(str::to_string)),
+            || {
+                Ok(self
+                    .screen()?
+                    .lines()
+                    .find(|l| wanted(l))
+                    .map(str::to_string))
+            },
             || format!("screen:\n{}", self.screen().unwrap_or_default()),
         )
     }
 
     /// Lines on the screen equal to `text` (after trimming).
     pub fn count_lines(&self, text: &str) -> Result<usize> {
-        Ok(self
-            .screen()?
-            .lines()
-            .filter(|l| l.trim() == text)
-            .count())
+        Ok(self.screen()?.lines().filter(|l| l.trim() == text).count())
     }
 }
 
