@@ -37,7 +37,9 @@ fn daemon_with_image() -> Result<(tempfile::TempDir, StrataDaemon)> {
 fn inspect(d: &StrataDaemon, name: &str) -> Result<Value> {
     let text = d.docker_ok(["inspect", name])?;
     let list: Value = serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
-    list.get(0).cloned().context("inspect printed an empty list")
+    list.get(0)
+        .cloned()
+        .context("inspect printed an empty list")
 }
 
 /// Poll `check` until it returns `Some`, for at most [`WAIT_LIMIT`].
@@ -104,10 +106,17 @@ fn logs_tail_timestamps_since_and_follow() -> Result<()> {
         "docker logs stdout: {}",
         all.describe()
     );
-    ensure!(all.stderr_text() == "err1\n", "docker logs stderr: {}", all.describe());
+    ensure!(
+        all.stderr_text() == "err1\n",
+        "docker logs stderr: {}",
+        all.describe()
+    );
 
     // The file on disk is Docker's json-file format.
-    let id = inspect(&d, "logger")?["Id"].as_str().context("Id")?.to_string();
+    let id = inspect(&d, "logger")?["Id"]
+        .as_str()
+        .context("Id")?
+        .to_string();
     let log_path = d.data_root().join(format!("containers/{id}/{id}-json.log"));
     let on_disk = std::fs::read_to_string(&log_path)
         .with_context(|| format!("reading {}", log_path.display()))?;
@@ -178,7 +187,10 @@ fn logs_tail_timestamps_since_and_follow() -> Result<()> {
     ])?;
     let code = d.docker_ok(["wait", "chatty"])?;
     ensure!(code.trim() == "0", "wait printed {code:?}");
-    let id = inspect(&d, "chatty")?["Id"].as_str().context("Id")?.to_string();
+    let id = inspect(&d, "chatty")?["Id"]
+        .as_str()
+        .context("Id")?
+        .to_string();
     let dir = d.data_root().join(format!("containers/{id}"));
     let cap = 20 * 1024 * 1024;
     let current = std::fs::metadata(dir.join(format!("{id}-json.log")))?.len();
@@ -194,11 +206,13 @@ fn logs_tail_timestamps_since_and_follow() -> Result<()> {
         "at most one rotated file"
     );
     let last = d.docker_ok(["logs", "--tail", "1", "chatty"])?;
-    ensure!(last.starts_with("250000 "), "last line after rotation: {last:?}");
+    ensure!(
+        last.starts_with("250000 "),
+        "last line after rotation: {last:?}"
+    );
     let kept = d.docker_ok(["logs", "chatty"])?;
-    let number = |line: &str| -> Result<u64> {
-        Ok(line.split(' ').next().unwrap_or_default().parse()?)
-    };
+    let number =
+        |line: &str| -> Result<u64> { Ok(line.split(' ').next().unwrap_or_default().parse()?) };
     // The oldest kept entry may be the tail of a line the shim read in two chunks: skip it.
     let second = number(kept.lines().nth(1).context("no lines kept")?)?;
     let count = kept.lines().count() as u64;
@@ -222,10 +236,22 @@ fn exec_output_exit_code_env_user_workdir() -> Result<()> {
     );
 
     let who = d.docker_ok([
-        "exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "ex", "sh", "-c",
+        "exec",
+        "-e",
+        "FOO=bar",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "ex",
+        "sh",
+        "-c",
         "echo $FOO $(pwd) $(id -u) $(id -g)",
     ])?;
-    ensure!(who == "bar /tmp 65534 65534\n", "exec -e -w -u printed {who:?}");
+    ensure!(
+        who == "bar /tmp 65534 65534\n",
+        "exec -e -w -u printed {who:?}"
+    );
     let root = d.docker_ok(["exec", "ex", "id", "-u"])?;
     ensure!(root == "0\n", "exec runs as the container's user: {root:?}");
 
@@ -244,12 +270,18 @@ fn exec_output_exit_code_env_user_workdir() -> Result<()> {
     );
 
     let missing = d.docker(["exec", "ex", "no-such-command"]);
-    ensure!(missing.code() == 127, "missing command: {}", missing.describe());
+    ensure!(
+        missing.code() == 127,
+        "missing command: {}",
+        missing.describe()
+    );
 
     // The exec shows in top while it runs? (top lists the main process at least.)
     let top = d.docker_ok(["top", "ex"])?;
     ensure!(
-        top.lines().next().is_some_and(|h| h.contains("PID") && h.contains("CMD")),
+        top.lines()
+            .next()
+            .is_some_and(|h| h.contains("PID") && h.contains("CMD")),
         "top header: {top}"
     );
     ensure!(top.contains("sleep 300"), "top lists the process: {top}");
@@ -278,7 +310,9 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
     ])?;
     // The trap is set once the shell runs its loop; a signal before that would kill it.
     wait_for("trapper running", || {
-        Ok(d.docker_ok(["top", "trapper"])?.contains("sleep").then_some(()))
+        Ok(d.docker_ok(["top", "trapper"])?
+            .contains("sleep")
+            .then_some(()))
     })?;
     d.docker_ok(["kill", "-s", "USR1", "trapper"])?;
     let code = d.docker_ok(["wait", "trapper"])?;
@@ -299,12 +333,18 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
         state["Status"] == "paused" && state["Paused"] == true && state["Running"] == true,
         "paused state: {state}"
     );
-    let freezer = Path::new("/sys/fs/cgroup/freezer/strata").join(&id).join("freezer.state");
+    let freezer = Path::new("/sys/fs/cgroup/freezer/strata")
+        .join(&id)
+        .join("freezer.state");
     let cgroup_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     if !cgroup_v2 {
         let frozen = std::fs::read_to_string(&freezer)
             .with_context(|| format!("reading {} (cgroup v1 freezer)", freezer.display()))?;
-        ensure!(frozen.trim() == "FROZEN", "{}: {frozen:?}", freezer.display());
+        ensure!(
+            frozen.trim() == "FROZEN",
+            "{}: {frozen:?}",
+            freezer.display()
+        );
     }
     let ps = d.docker_ok(["ps", "--filter", "name=sleeper", "--format", "{{.Status}}"])?;
     ensure!(ps.trim().ends_with("(Paused)"), "ps status: {ps:?}");
@@ -316,7 +356,11 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
     );
     if !cgroup_v2 {
         let thawed = std::fs::read_to_string(&freezer)?;
-        ensure!(thawed.trim() == "THAWED", "{}: {thawed:?}", freezer.display());
+        ensure!(
+            thawed.trim() == "THAWED",
+            "{}: {thawed:?}",
+            freezer.display()
+        );
     }
     docker_fails(&d, &["unpause", "sleeper"], "is not paused")?;
 
@@ -333,15 +377,27 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
     d.docker_ok(["run", "-d", "--name", "frozen2", IMAGE, "sleep", "300"])?;
     d.docker_ok(["pause", "frozen2"])?;
     d.docker_ok(["rm", "-f", "frozen2"])?;
-    docker_fails(&d, &["inspect", "--type", "container", "frozen2"], "No such")?;
+    docker_fails(
+        &d,
+        &["inspect", "--type", "container", "frozen2"],
+        "No such",
+    )?;
     docker_fails(&d, &["pause", "nope"], "No such container: nope")?;
 
     // rename.
     d.docker_ok(["rename", "sleeper", "dozer"])?;
     ensure!(inspect(&d, "dozer")?["Name"] == "/dozer", "renamed");
-    docker_fails(&d, &["inspect", "--type", "container", "sleeper"], "No such")?;
+    docker_fails(
+        &d,
+        &["inspect", "--type", "container", "sleeper"],
+        "No such",
+    )?;
     docker_fails(&d, &["rename", "dozer", "trapper"], "is already in use")?;
-    docker_fails(&d, &["rename", "dozer", "bad/name"], "Invalid container name")?;
+    docker_fails(
+        &d,
+        &["rename", "dozer", "bad/name"],
+        "Invalid container name",
+    )?;
 
     // Short id prefixes work everywhere; restart gives a new start time.
     let short = &id[..12];
@@ -354,9 +410,12 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
     );
 
     // ps filters.
-    d.docker_ok(["create", "--name", "labelled", "--label", "team=a", IMAGE, "true"])?;
+    d.docker_ok([
+        "create", "--name", "labelled", "--label", "team=a", IMAGE, "true",
+    ])?;
     let names = |filter: &str| -> Result<Vec<String>> {
-        let mut v = lines(&d.docker_ok(["ps", "-a", "--filter", filter, "--format", "{{.Names}}"])?);
+        let mut v =
+            lines(&d.docker_ok(["ps", "-a", "--filter", filter, "--format", "{{.Names}}"])?);
         v.sort();
         Ok(v)
     };
@@ -373,8 +432,14 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
 
     // prune removes exited and created containers, never running ones.
     let pruned = d.docker_ok(["container", "prune", "-f"])?;
-    ensure!(pruned.contains("Total reclaimed space"), "prune said {pruned}");
-    ensure!(names("status=running")? == ["dozer"], "running container kept");
+    ensure!(
+        pruned.contains("Total reclaimed space"),
+        "prune said {pruned}"
+    );
+    ensure!(
+        names("status=running")? == ["dozer"],
+        "running container kept"
+    );
     let left = lines(&d.docker_ok(["ps", "-a", "--format", "{{.Names}}"])?);
     ensure!(left == ["dozer"], "after prune: {left:?}");
 
@@ -403,16 +468,35 @@ fn restart_on_failure_counts_restarts() -> Result<()> {
         let attempts = d.docker_ok(["logs", "flaky"])?.matches("attempt").count();
         Ok((attempts == 3 && c["State"]["Status"] == "exited").then_some(c))
     })?;
-    ensure!(state["RestartCount"] == 2, "RestartCount: {}", state["RestartCount"]);
-    ensure!(state["State"]["ExitCode"] == 1, "exit code: {}", state["State"]);
+    ensure!(
+        state["RestartCount"] == 2,
+        "RestartCount: {}",
+        state["RestartCount"]
+    );
+    ensure!(
+        state["State"]["ExitCode"] == 1,
+        "exit code: {}",
+        state["State"]
+    );
     let waited = d.docker_ok(["wait", "flaky"])?;
     ensure!(waited.trim() == "1", "docker wait: {waited:?}");
     let attempts = d.docker_ok(["logs", "flaky"])?.matches("attempt").count();
-    ensure!(attempts == 3, "no restart beyond the limit: {attempts} attempts");
+    ensure!(
+        attempts == 3,
+        "no restart beyond the limit: {attempts} attempts"
+    );
 
     // docker stop turns an `always` policy off until the next start.
     d.docker_ok([
-        "run", "-d", "--name", "keeper", "--restart", "always", IMAGE, "sleep", "300",
+        "run",
+        "-d",
+        "--name",
+        "keeper",
+        "--restart",
+        "always",
+        IMAGE,
+        "sleep",
+        "300",
     ])?;
     d.docker_ok(["stop", "-t", "1", "keeper"])?;
     let c = inspect(&d, "keeper")?;
@@ -449,12 +533,27 @@ fn docker_status_codes() -> Result<()> {
     d.docker_ok(["create", "--name", "idle", IMAGE, "true"])?;
     d.docker_ok(["run", "-d", "--name", "busy", IMAGE, "sleep", "300"])?;
     let cases: &[(&str, &str, u16, &str)] = &[
-        ("POST", "/containers/nope/pause", 404, "No such container: nope"),
+        (
+            "POST",
+            "/containers/nope/pause",
+            404,
+            "No such container: nope",
+        ),
         ("POST", "/containers/nope/unpause", 404, "No such container"),
         ("POST", "/containers/nope/restart", 404, "No such container"),
-        ("POST", "/containers/nope/rename?name=x2", 404, "No such container"),
+        (
+            "POST",
+            "/containers/nope/rename?name=x2",
+            404,
+            "No such container",
+        ),
         ("GET", "/containers/nope/top", 404, "No such container"),
-        ("GET", "/containers/nope/logs?stdout=1", 404, "No such container"),
+        (
+            "GET",
+            "/containers/nope/logs?stdout=1",
+            404,
+            "No such container",
+        ),
         ("POST", "/containers/nope/exec", 404, "No such container"),
         ("GET", "/exec/nope/json", 404, "No such exec instance"),
         ("POST", "/exec/nope/start", 404, "No such exec instance"),
@@ -463,14 +562,44 @@ fn docker_status_codes() -> Result<()> {
         ("POST", "/containers/idle/exec", 409, "is not running"),
         ("GET", "/containers/idle/top", 409, "is not running"),
         ("POST", "/containers/idle/kill", 409, "is not running"),
-        ("POST", "/containers/busy/rename?name=idle", 409, "already in use"),
-        ("POST", "/containers/busy/rename?name=bad%2Fname", 400, "Invalid container name"),
+        (
+            "POST",
+            "/containers/busy/rename?name=idle",
+            409,
+            "already in use",
+        ),
+        (
+            "POST",
+            "/containers/busy/rename?name=bad%2Fname",
+            400,
+            "Invalid container name",
+        ),
         ("POST", "/containers/busy/rename?name=", 400, "may be empty"),
-        ("GET", "/containers/busy/logs?stdout=1&tail=abc", 400, "tail"),
+        (
+            "GET",
+            "/containers/busy/logs?stdout=1&tail=abc",
+            400,
+            "tail",
+        ),
         ("GET", "/containers/busy/logs", 400, "at least one stream"),
-        ("GET", "/containers/busy/logs?stdout=1&since=soon", 400, "invalid value for time"),
-        ("POST", "/containers/busy/kill?signal=NOPE", 400, "Invalid signal"),
-        ("POST", "/containers/prune?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", 400, "invalid filter"),
+        (
+            "GET",
+            "/containers/busy/logs?stdout=1&since=soon",
+            400,
+            "invalid value for time",
+        ),
+        (
+            "POST",
+            "/containers/busy/kill?signal=NOPE",
+            400,
+            "Invalid signal",
+        ),
+        (
+            "POST",
+            "/containers/prune?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
+            400,
+            "invalid filter",
+        ),
         ("POST", "/containers/idle/stop", 304, ""),
         ("POST", "/containers/busy/start", 304, ""),
     ];
@@ -478,7 +607,9 @@ fn docker_status_codes() -> Result<()> {
     for (method, path, want, needle) in cases {
         let (code, body) = api(&d, method, path)?;
         if code != *want || !body.contains(needle) {
-            wrong.push(format!("{method} {path}: {code} {body:?}, expected {want} with {needle:?}"));
+            wrong.push(format!(
+                "{method} {path}: {code} {body:?}, expected {want} with {needle:?}"
+            ));
         }
     }
     ensure!(wrong.is_empty(), "wrong answers:\n{}", wrong.join("\n"));

@@ -68,7 +68,8 @@ pub(crate) struct Live {
     /// What the restart policy remembers (manual stop, backoff delay).
     pub restart: crate::containers::restart::RestartMemory,
     /// `docker exec` instances of this container, by exec id.
-    pub execs: std::collections::HashMap<String, std::sync::Arc<crate::containers::exec::ExecInstance>>,
+    pub execs:
+        std::collections::HashMap<String, std::sync::Arc<crate::containers::exec::ExecInstance>>,
 }
 
 /// One container known to this agent.

@@ -74,7 +74,9 @@ pub fn parse_log_time(raw: &str) -> Result<Option<DateTime<Utc>>> {
     } else {
         return Err(bad());
     };
-    DateTime::from_timestamp(secs, nanos).map(Some).ok_or_else(bad)
+    DateTime::from_timestamp(secs, nanos)
+        .map(Some)
+        .ok_or_else(bad)
 }
 
 /// Parse Docker's `tail` value: `all`, empty or negative for everything, else a count.
@@ -151,7 +153,12 @@ impl LogReader {
         tx: mpsc::Sender<(StdStream, Bytes)>,
         cancel: CancellationToken,
     ) -> Self {
-        LogReader { c, opts, tx, cancel }
+        LogReader {
+            c,
+            opts,
+            tx,
+            cancel,
+        }
     }
 
     fn log_path(&self) -> PathBuf {

@@ -46,9 +46,11 @@ async fn pause(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<()> {
             )))
         }
     }
-    shared.runtime.pause(&c.id).await.map_err(|e| {
-        EngineError::Runtime(format!("Cannot pause container {}: {e}", c.id))
-    })?;
+    shared
+        .runtime
+        .pause(&c.id)
+        .await
+        .map_err(|e| EngineError::Runtime(format!("Cannot pause container {}: {e}", c.id)))?;
     let mut paused = state;
     paused.status = ContainerStatus::Paused;
     shared.persist_state(c, &paused).await?;
@@ -65,9 +67,11 @@ async fn unpause(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<()> {
             c.id
         )));
     }
-    shared.runtime.resume(&c.id).await.map_err(|e| {
-        EngineError::Runtime(format!("Cannot unpause container {}: {e}", c.id))
-    })?;
+    shared
+        .runtime
+        .resume(&c.id)
+        .await
+        .map_err(|e| EngineError::Runtime(format!("Cannot unpause container {}: {e}", c.id)))?;
     let mut running = state;
     running.status = ContainerStatus::Running;
     shared.persist_state(c, &running).await?;

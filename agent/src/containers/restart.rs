@@ -106,11 +106,18 @@ pub(crate) fn after_exit(shared: &Arc<Shared>, c: &Arc<Container>, state: &Conta
         if live.removed
             || rec.spec.host.auto_remove
             || live.restart.manually_stopped
-            || !wants_restart(&rec.spec.host.restart_policy, state.exit_code, rec.restart_count)
+            || !wants_restart(
+                &rec.spec.host.restart_policy,
+                state.exit_code,
+                rec.restart_count,
+            )
         {
             return;
         }
-        let ran_for = match (time::parse(&state.started_at), time::parse(&state.finished_at)) {
+        let ran_for = match (
+            time::parse(&state.started_at),
+            time::parse(&state.finished_at),
+        ) {
             (Some(s), Some(f)) => (f - s).to_std().ok(),
             _ => None,
         };
@@ -191,7 +198,10 @@ mod tests {
     fn backoff_doubles_and_resets() {
         let first = next_delay(Duration::ZERO, None);
         assert_eq!(first, FIRST_DELAY);
-        assert_eq!(next_delay(first, Some(Duration::from_secs(1))), FIRST_DELAY * 2);
+        assert_eq!(
+            next_delay(first, Some(Duration::from_secs(1))),
+            FIRST_DELAY * 2
+        );
         assert_eq!(next_delay(MAX_DELAY, None), MAX_DELAY);
         assert_eq!(next_delay(MAX_DELAY, Some(STABLE_RUN)), FIRST_DELAY);
     }

@@ -55,7 +55,9 @@ impl Engine {
                 c.id
             ))
         })?;
-        let args = ps_args.filter(|a| !a.trim().is_empty()).unwrap_or(DEFAULT_PS_ARGS);
+        let args = ps_args
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or(DEFAULT_PS_ARGS);
         let ps = Command::new("ps")
             .args(args.split_whitespace())
             .stdin(Stdio::null())

@@ -34,7 +34,11 @@ async fn create(
     let exec_id = engine
         .create_exec(&id, wire::exec::spec_from_config(body))
         .await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": exec_id }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "Id": exec_id })),
+    )
+        .into_response())
 }
 
 /// Hijack (or stream) the exec's stdio; with `Detach`, 200 at once.
@@ -53,7 +57,11 @@ async fn start(
     };
     let detach = config.detach.unwrap_or(false);
     let attachment = engine.start_exec(&id, detach).await?;
-    if let Some([h, w]) = config.console_size.as_deref().map(|s| [s.first(), s.get(1)]) {
+    if let Some([h, w]) = config
+        .console_size
+        .as_deref()
+        .map(|s| [s.first(), s.get(1)])
+    {
         if let (Some(&h), Some(&w)) = (h, w) {
             let (h, w) = (u16::try_from(h).unwrap_or(0), u16::try_from(w).unwrap_or(0));
             if h > 0 && w > 0 {

@@ -37,8 +37,16 @@ async fn logs(
         follow: params.flag("follow"),
         stdout: params.flag("stdout"),
         stderr: params.flag("stderr"),
-        since: params.get("since").map(parse_log_time).transpose()?.flatten(),
-        until: params.get("until").map(parse_log_time).transpose()?.flatten(),
+        since: params
+            .get("since")
+            .map(parse_log_time)
+            .transpose()?
+            .flatten(),
+        until: params
+            .get("until")
+            .map(parse_log_time)
+            .transpose()?
+            .flatten(),
         timestamps: params.flag("timestamps"),
         tail: parse_tail(params.get("tail"))?,
     };

@@ -201,9 +201,10 @@ impl Engine {
         let (_, exec) = find_exec(self.inner.containers.shared(), id)?;
         let sender = exec.state().resize.clone();
         match sender {
-            Some(tx) => tx.send((height, width)).await.map_err(|_| {
-                EngineError::Conflict(format!("Exec {} is not running", exec.id))
-            }),
+            Some(tx) => tx
+                .send((height, width))
+                .await
+                .map_err(|_| EngineError::Conflict(format!("Exec {} is not running", exec.id))),
             None => Err(EngineError::Conflict(format!(
                 "Exec {} is not running with a tty",
                 exec.id

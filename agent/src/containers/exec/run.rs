@@ -110,7 +110,10 @@ async fn command(
             cmd.arg("--additional-gids").arg(gid.to_string());
         }
     }
-    cmd.arg("--pid-file").arg(&files.pid_file).arg(&c.id).args(&spec.cmd);
+    cmd.arg("--pid-file")
+        .arg(&files.pid_file)
+        .arg(&c.id)
+        .args(&spec.cmd);
     Ok(cmd)
 }
 
@@ -145,12 +148,21 @@ pub(super) async fn start(
                 .map(Stdio::from)
                 .map_err(|e| EngineError::io("duplicating the exec pty", e))
         };
-        cmd.stdin(dup(&slave)?).stdout(dup(&slave)?).stderr(dup(&slave)?);
+        cmd.stdin(dup(&slave)?)
+            .stdout(dup(&slave)?)
+            .stderr(dup(&slave)?);
         let child = spawn(&mut cmd, &c.id)?;
         // Our copies of the slave must go, or reading the master never ends.
         drop(cmd);
         drop(slave);
-        let pumps = tty_pumps(exec, File::from(pty.master), child.id(), &out_tx, in_rx, detach);
+        let pumps = tty_pumps(
+            exec,
+            File::from(pty.master),
+            child.id(),
+            &out_tx,
+            in_rx,
+            detach,
+        );
         Running { child, pumps }
     } else {
         cmd.stdin(if wants_stdin {
@@ -163,10 +175,18 @@ pub(super) async fn start(
         let mut child = spawn(&mut cmd, &c.id)?;
         let mut pumps = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            pumps.push(tokio::spawn(pump(stdout, StdStream::Stdout, out_tx.clone())));
+            pumps.push(tokio::spawn(pump(
+                stdout,
+                StdStream::Stdout,
+                out_tx.clone(),
+            )));
         }
         if let Some(stderr) = child.stderr.take() {
-            pumps.push(tokio::spawn(pump(stderr, StdStream::Stderr, out_tx.clone())));
+            pumps.push(tokio::spawn(pump(
+                stderr,
+                StdStream::Stderr,
+                out_tx.clone(),
+            )));
         }
         if let Some(stdin) = child.stdin.take() {
             tokio::spawn(feed_stdin(stdin, in_rx));

@@ -181,7 +181,10 @@ mod tests {
         let current = std::fs::read_to_string(&path).unwrap();
         let old = std::fs::read_to_string(dir.path().join("c-json.log.1")).unwrap();
         assert!(current.len() <= 300 && old.len() <= 300);
-        assert!(current.contains("line 19\\n"), "newest line in the current file");
+        assert!(
+            current.contains("line 19\\n"),
+            "newest line in the current file"
+        );
         let kept = old.lines().count() + current.lines().count();
         assert!(kept < 20, "older lines were dropped with the cap");
         let last_old: serde_json::Value =
@@ -189,8 +192,18 @@ mod tests {
         let first_new: serde_json::Value =
             serde_json::from_str(current.lines().next().unwrap()).unwrap();
         let n = |v: &serde_json::Value| -> u32 {
-            v["log"].as_str().unwrap().trim().trim_start_matches("line ").parse().unwrap()
+            v["log"]
+                .as_str()
+                .unwrap()
+                .trim()
+                .trim_start_matches("line ")
+                .parse()
+                .unwrap()
         };
-        assert_eq!(n(&last_old) + 1, n(&first_new), "no line lost between the files");
+        assert_eq!(
+            n(&last_old) + 1,
+            n(&first_new),
+            "no line lost between the files"
+        );
     }
 }
