@@ -54,6 +54,13 @@ struct ServeArgs {
     /// empty disables it.
     #[arg(long, default_value = "127.0.0.1:9323")]
     metrics_addr: String,
+    /// Name of the bridge device containers attach to (two agents on one host need two names).
+    #[arg(long, default_value = "strata0")]
+    bridge: String,
+    /// The bridge's address and subnet (A.B.C.D/N); default: 172.28.0.1/16, or another private
+    /// /16 when a host route covers it.
+    #[arg(long)]
+    bip: Option<String>,
     /// Registry (HOST[:PORT]) to speak plain HTTP to (repeatable); localhost and 127.0.0.0/8
     /// always are, as dockerd.
     #[arg(long = "insecure-registry")]
@@ -90,6 +97,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.storage_opt = storage_opt;
     config.default_runtime = args.default_runtime.clone();
     config.init_binary = args.init_path.clone();
+    config.network = strata_agent::network::NetworkConfig {
+        bridge: args.bridge.clone(),
+        bip: args.bip.clone(),
+    };
     config.insecure_registries = args.insecure_registries.clone();
     config.shim_binary = std::env::current_exe().context("locating the strata binary")?;
     let hosts = if args.hosts.is_empty() {

@@ -23,6 +23,8 @@ pub struct EngineConfig {
     /// `--insecure-registry HOST[:PORT]`: registries spoken to over plain HTTP (besides
     /// `localhost` and 127.0.0.0/8, which always are).
     pub insecure_registries: Vec<String>,
+    /// `--bridge` / `--bip`: the agent's bridge and its subnet.
+    pub network: crate::network::NetworkConfig,
 }
 
 impl EngineConfig {
@@ -37,6 +39,7 @@ impl EngineConfig {
             shim_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("strata")),
             init_binary: PathBuf::from("/usr/bin/tini-static"),
             insecure_registries: Vec::new(),
+            network: crate::network::NetworkConfig::default(),
         }
     }
 }

@@ -85,6 +85,8 @@ impl Engine {
     /// Bring disk, mounts and metadata back in line after a crash (or a clean restart).
     fn repair_blocking(&self) -> Result<()> {
         let running = self.inner.containers.recover()?;
+        let running_ids = self.inner.containers.running_ids();
+        self.inner.containers.shared().network.repair_blocking(&running_ids)?;
         self.inner.driver.reconcile_mounts(&running)?;
         self.inner.containers.mounts_reconciled();
         let mut keep = self.inner.containers.layer_ids()?;
@@ -101,10 +103,12 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             let running = engine.inner.containers.running_layer_ids()?;
             engine.inner.driver.reconcile_mounts(&running)?;
-            Ok(())
+            Ok::<_, EngineError>(())
         })
         .await
-        .map_err(|e| EngineError::Internal(format!("shutdown task: {e}")))?
+        .map_err(|e| EngineError::Internal(format!("shutdown task: {e}")))??;
+        self.inner.containers.shared().network.shutdown().await;
+        Ok(())
     }
 
     pub fn config(&self) -> &EngineConfig {

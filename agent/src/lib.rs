@@ -14,6 +14,7 @@ pub mod layers;
 pub mod metadata;
 pub mod metrics;
 pub mod model;
+pub mod network;
 pub mod registry;
 pub mod runtime;
 pub mod volumes;

@@ -273,6 +273,43 @@ pub struct ContainerDetails {
     pub restart_count: i64,
     pub driver: String,
     pub mounts: Vec<MountPoint>,
+    /// `NetworkSettings`: bridge endpoint and published ports.
+    #[serde(default)]
+    pub network_settings: NetworkSettingsInfo,
+}
+
+/// `docker inspect` `NetworkSettings`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkSettingsInfo {
+    /// The container's network namespace file while it runs (empty otherwise).
+    pub sandbox_key: String,
+    /// `"80/tcp"` -> host bindings; `None` for an exposed port that is not published.
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+    /// The endpoint on the default bridge, while attached.
+    pub bridge: Option<BridgeEndpoint>,
+}
+
+/// A container's endpoint on a bridge network (`NetworkSettings.Networks.bridge`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BridgeEndpoint {
+    /// `bridge` for the default bridge.
+    pub network: String,
+    pub ip_address: String,
+    pub ip_prefix_len: i64,
+    pub gateway: String,
+    pub mac_address: String,
+    /// The host end of the veth pair.
+    pub host_interface: String,
+}
+
+/// A published port as `docker ps` lists it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PublishedPort {
+    pub ip: String,
+    pub private_port: u16,
+    pub public_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
 }
 
 /// A volume or bind mount as `docker inspect` `Mounts` lists it.
@@ -301,6 +338,9 @@ pub struct ContainerSummary {
     /// Human text: `Up 3 seconds`, `Exited (3) 2 seconds ago`, `Created`.
     pub status: String,
     pub labels: BTreeMap<String, String>,
+    /// Published ports of a running container.
+    #[serde(default)]
+    pub ports: Vec<PublishedPort>,
 }
 
 /// Filters of `docker ps`.

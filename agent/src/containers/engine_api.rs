@@ -75,7 +75,17 @@ impl Engine {
                 .collect();
             records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
             let now = chrono::Utc::now();
-            Ok(records.iter().map(|r| list::summary(r, now)).collect())
+            let network = &engine.container_side().network;
+            Ok(records
+                .iter()
+                .map(|r| {
+                    let mut line = list::summary(r, now);
+                    if let Ok(Some(endpoint)) = network.endpoint(&r.id) {
+                        line.ports = crate::network::published_ports(&endpoint);
+                    }
+                    line
+                })
+                .collect())
         })
         .await
     }

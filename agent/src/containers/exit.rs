@@ -29,6 +29,7 @@ pub(crate) async fn finish_run(shared: &Arc<Shared>, c: &Arc<Container>, end: Ru
     if let Err(e) = shared.runtime.delete(&c.id, true).await {
         debug!(id = %c.id, error = %e, "runtime delete after exit (nothing to delete is fine)");
     }
+    shared.network.detach(&c.id).await;
     let rec = c.record();
     if end.rw_mounted {
         let driver = shared.driver.clone();

@@ -46,5 +46,9 @@ pub(crate) async fn inspect(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<
         hosts_path: c.paths.hosts_path.display().to_string(),
         restart_count: rec.restart_count,
         driver: driver_name,
+        network_settings: crate::network::network_settings(
+            &rec.config.exposed_ports,
+            shared.network.endpoint(&rec.id).ok().flatten().as_ref(),
+        ),
     })
 }

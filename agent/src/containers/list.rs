@@ -141,6 +141,7 @@ pub(crate) fn summary(
         state: rec.state.status,
         status: status_text::status_text(&rec.state, now),
         labels: rec.config.labels.clone(),
+        ports: Vec::new(),
     }
 }
 

@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     /// Becomes true once the driver has reconciled its mounts with what recovery reported in
     /// use; monitors of recovered containers wait for it before they may release a mount.
     pub mounts_reconciled: tokio::sync::watch::Sender<bool>,
+    /// The bridge, container endpoints and published ports.
+    pub network: Arc<crate::network::NetworkManager>,
 }
 
 impl ContainerManager {
@@ -97,6 +99,11 @@ impl ContainerManager {
             let paths = paths::ContainerPaths::new(config, &rec.id);
             registry.insert(Arc::new(Container::new(rec, paths)));
         }
+        let network = Arc::new(crate::network::NetworkManager::new(
+            db.clone(),
+            config.network.clone(),
+            &config.exec_root,
+        ));
         Ok(ContainerManager {
             shared: Arc::new(Shared {
                 db,
@@ -106,6 +113,7 @@ impl ContainerManager {
                 registry,
                 cancel: CancellationToken::new(),
                 mounts_reconciled: tokio::sync::watch::Sender::new(false),
+                network,
             }),
         })
     }
@@ -135,6 +143,17 @@ impl ContainerManager {
             .filter(|c| c.is_running())
             .map(|c| c.live().record.rw_layer.clone())
             .collect())
+    }
+
+    /// Ids of the containers recorded as running (or paused, restarting).
+    pub fn running_ids(&self) -> std::collections::HashSet<String> {
+        self.shared
+            .registry
+            .all()
+            .into_iter()
+            .filter(|c| c.is_running())
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     /// Every driver layer that containers own (rw and -init layers).

@@ -12,8 +12,8 @@ use crate::containers::live::{is_active, Container};
 use crate::containers::paths::{self, remove_dir_if_present};
 use crate::containers::{merge, monitor, time, volume_mounts, Shared};
 use crate::error::{EngineError, Result};
-use crate::model::{ContainerStatus, HostSpec};
-use crate::runtime::bundle::{self, BundleSpec, NetworkNamespace};
+use crate::model::ContainerStatus;
+use crate::runtime::bundle::{self, BundleSpec};
 use crate::runtime::shim_client::{self, ShimConfig};
 
 /// Docker's exit code for a start failure: 127 when the command is missing, 126 when it cannot
@@ -29,13 +29,6 @@ pub(crate) fn start_failure_code(message: &str) -> i64 {
         126
     } else {
         128
-    }
-}
-
-fn network(host: &HostSpec) -> NetworkNamespace {
-    match host.network_mode.as_str() {
-        "host" => NetworkNamespace::Host,
-        _ => NetworkNamespace::New,
     }
 }
 
@@ -117,6 +110,21 @@ async fn launch_and_connect(
     let init_binary = shared.config.init_binary.clone();
     let id = c.id.clone();
     let volumes = volume_mounts::store_of(shared);
+    // Bridge mode attaches the container here; the end of the run (`exit::finish_run`, also
+    // reached when this start fails) detaches it.
+    let net = crate::network::container_start::prepare(
+        &shared.network,
+        &c.id,
+        &host,
+        &config,
+        &c.paths.hosts_path,
+        |name| {
+            let other = shared.find(name).ok()?;
+            let rec = other.record();
+            Some((other.id.clone(), rec.state.status, rec.state.pid))
+        },
+    )
+    .await?;
     Shared::blocking("writing the bundle", move || {
         // A previous run's shim files (exit file, socket) must not be mistaken for this run's.
         remove_dir_if_present(&shim_dir)
@@ -125,7 +133,8 @@ async fn launch_and_connect(
             std::fs::create_dir_all(dir)
                 .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
         }
-        let mounts = volume_mounts::bundle_mounts(&volumes, &id, &rootfs, &host)?;
+        let mut mounts = volume_mounts::bundle_mounts(&volumes, &id, &rootfs, &host)?;
+        mounts.extend(net.mounts);
         let spec = BundleSpec {
             id: id.clone(),
             rootfs,
@@ -145,7 +154,7 @@ async fn launch_and_connect(
             mounts,
             resources: host.resources.clone(),
             cgroups_path: format!("/strata/{id}"),
-            network: network(&host),
+            network: net.namespace,
             privileged: host.privileged,
             cap_add: host.cap_add.clone(),
             cap_drop: host.cap_drop.clone(),

@@ -83,6 +83,24 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (diff_id, blob_digest, registry, repository)
     );
     "#,
+    // 4: container network endpoints on the agent's bridge: each row is the container's IPAM
+    // lease (an address is never leased twice) and the record of its namespace file, host veth
+    // and published ports, so a restart can repair or restore them.
+    r#"
+    CREATE TABLE network_endpoints (
+        container_id TEXT PRIMARY KEY,              -- no foreign key: repair removes orphans
+        network      TEXT NOT NULL,                 -- 'bridge'
+        address      TEXT NOT NULL,                 -- IPv4 leased to the container
+        prefix_len   INTEGER NOT NULL,
+        gateway      TEXT NOT NULL,                 -- the bridge's address
+        mac          TEXT NOT NULL,
+        host_veth    TEXT NOT NULL,                 -- host end of the veth pair
+        netns_path   TEXT NOT NULL,                 -- <exec-root>/netns/<id>
+        ports        TEXT NOT NULL,                 -- JSON: published ports as bound
+        created_at   TEXT NOT NULL,
+        UNIQUE (network, address)
+    );
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

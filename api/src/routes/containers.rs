@@ -167,7 +167,10 @@ async fn list(State(engine): State<Engine>, params: Params) -> ApiResult<Respons
 /// `GET /containers/{id}/json`.
 async fn inspect(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult<Response> {
     let details = engine.inspect_container(&id).await?;
-    Ok(Json(wire::containers::inspect(&details)).into_response())
+    let mut doc = serde_json::to_value(wire::containers::inspect(&details))
+        .map_err(|e| strata_agent::EngineError::Internal(format!("encoding inspect of {id}: {e}")))?;
+    wire::network_settings::add_top_level_fields(&mut doc, &details.network_settings);
+    Ok(Json(doc).into_response())
 }
 
 /// `DELETE /containers/{id}?force=&v=`: 204.

@@ -7,7 +7,7 @@ use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
     ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, HostConfig, MountPoint,
-    NetworkSettings, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use strata_agent::model::{self, ContainerStatus};
 
@@ -289,12 +289,7 @@ pub fn inspect(d: &model::ContainerDetails) -> ContainerInspectResponse {
         graph_driver: Some(driver_data(&d.graph_driver)),
         mounts: Some(d.mounts.iter().map(mount_point).collect()),
         config: Some(config(&d.config)),
-        network_settings: Some(NetworkSettings {
-            sandbox_id: Some(String::new()),
-            sandbox_key: Some(String::new()),
-            ports: Some(HashMap::new()),
-            networks: Some(HashMap::new()),
-        }),
+        network_settings: Some(super::network_settings::network_settings(&d.network_settings)),
         ..Default::default()
     }
 }
@@ -308,7 +303,7 @@ pub fn summary(s: &model::ContainerSummary) -> ContainerSummary {
         image_id: Some(s.image_id.clone()),
         command: Some(s.command.clone()),
         created: Some(s.created),
-        ports: Some(Vec::new()),
+        ports: Some(super::network_settings::port_summaries(&s.ports)),
         labels: Some(to_hash_map(&s.labels)),
         state: Some(summary_state(s.state)),
         status: Some(s.status.clone()),

@@ -33,6 +33,9 @@ pub struct StrataDaemon {
     docker_config: PathBuf,
     driver: String,
     bin: PathBuf,
+    /// `--bridge` given to `serve` unless the test passes its own: one per daemon, so parallel
+    /// daemons never share (or remove) each other's bridge.
+    bridge: String,
 }
 
 /// How to start a daemon beyond its driver (see [`StrataDaemon::start_with`]).
@@ -116,6 +119,11 @@ impl StrataDaemon {
         let log_path = base_path.join("strata.log");
         let docker_config = base_path.join("docker-config");
         std::fs::create_dir_all(&docker_config).context("creating DOCKER_CONFIG")?;
+        let bridge = options
+            .args
+            .iter()
+            .find_map(|a| a.strip_prefix("--bridge=").map(str::to_string))
+            .unwrap_or_else(|| unique_bridge_name(&base_path));
         let mut daemon = StrataDaemon {
             child: None,
             base: Some(base),
@@ -127,6 +135,7 @@ impl StrataDaemon {
             docker_config,
             driver: driver.to_string(),
             bin: bin.to_path_buf(),
+            bridge,
         };
         daemon.spawn(options)?;
         daemon.wait_ready()?;
@@ -169,6 +178,10 @@ impl StrataDaemon {
             .args(
                 (!options.args.iter().any(|a| a.starts_with("--metrics-addr")))
                     .then_some("--metrics-addr="),
+            )
+            .args(
+                (!options.args.iter().any(|a| a.starts_with("--bridge")))
+                    .then(|| format!("--bridge={}", self.bridge)),
             )
             .args(&options.args)
             .envs(options.env.iter().map(|(k, v)| (k, v)))
@@ -241,6 +254,11 @@ impl StrataDaemon {
     /// `unix:///.../strata.sock`, for `DOCKER_HOST`.
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
+    }
+
+    /// The daemon's bridge device (`--bridge`).
+    pub fn bridge(&self) -> &str {
+        &self.bridge
     }
 
     /// The daemon's `--data-root`.
@@ -488,6 +506,7 @@ impl Drop for StrataDaemon {
             }
         }
         self.clean_runtime();
+        self.remove_bridge();
         let mut mounts = mounts_under(&self.base_path);
         // Deepest first, detached: nothing of ours stays mounted when the directory goes.
         mounts.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -508,6 +527,31 @@ impl Drop for StrataDaemon {
             }
         }
     }
+}
+
+impl StrataDaemon {
+    /// Delete the daemon's bridge if a killed daemon left it (a clean stop removes it itself).
+    fn remove_bridge(&self) {
+        if Path::new("/sys/class/net").join(&self.bridge).exists() {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &self.bridge])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// A bridge name of at most 15 characters made from the test root's random suffix.
+fn unique_bridge_name(base: &Path) -> String {
+    let name = base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let suffix: String = name
+        .trim_start_matches("strata-e2e-")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(10)
+        .collect();
+    format!("stt{suffix}")
 }
 
 /// How deep [`StrataDaemon::snapshot`] lists the roots: deep enough to see every layer and

@@ -1,0 +1,193 @@
+//! IPv4 subnets: parsing `--bip`, membership, and choosing a /16 that no host route covers.
+
+use std::net::Ipv4Addr;
+
+use crate::network::error::NetworkError;
+
+/// An IPv4 address with its prefix length (`172.28.0.1/16`): the bridge's address and subnet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Cidr {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Ipv4Cidr {
+    /// Parse `A.B.C.D/N` (N from 8 to 30: room for a gateway and at least one container).
+    pub fn parse(text: &str) -> Result<Self, NetworkError> {
+        let (addr, prefix) = text
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| NetworkError::InvalidConfig(format!("{text:?}: expected A.B.C.D/N")))?;
+        let addr: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| NetworkError::InvalidConfig(format!("{text:?}: bad IPv4 address")))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| NetworkError::InvalidConfig(format!("{text:?}: bad prefix length")))?;
+        if !(8..=30).contains(&prefix) {
+            return Err(NetworkError::InvalidConfig(format!(
+                "{text:?}: prefix length must be between 8 and 30"
+            )));
+        }
+        let cidr = Ipv4Cidr { addr, prefix };
+        if addr == cidr.network() || addr == cidr.broadcast() {
+            return Err(NetworkError::InvalidConfig(format!(
+                "{text:?}: the bridge address cannot be the network or broadcast address"
+            )));
+        }
+        Ok(cidr)
+    }
+
+    fn mask(&self) -> u32 {
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
+    }
+
+    /// The subnet's first address.
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+
+    /// The subnet's last address.
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !self.mask())
+    }
+
+    /// Whether `ip` is in this subnet.
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network())
+    }
+
+    /// Whether two subnets share any address.
+    pub fn overlaps(&self, other: &Ipv4Cidr) -> bool {
+        let shorter = self.prefix.min(other.prefix);
+        let common = Ipv4Cidr {
+            addr: self.addr,
+            prefix: shorter,
+        };
+        common.contains(other.addr)
+    }
+
+    /// `network/prefix`, as `docker network inspect` shows a subnet.
+    pub fn subnet_string(&self) -> String {
+        format!("{}/{}", self.network(), self.prefix)
+    }
+
+    /// The addresses containers may get: everything but network, broadcast and the bridge's own.
+    pub fn host_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        let first = u32::from(self.network()) + 1;
+        let last = u32::from(self.broadcast()) - 1;
+        (first..=last)
+            .map(Ipv4Addr::from)
+            .filter(move |ip| *ip != self.addr)
+    }
+}
+
+impl std::fmt::Display for Ipv4Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// The default bridge address when `--bip` is not given.
+pub const DEFAULT_BIP: &str = "172.28.0.1/16";
+
+/// Candidates tried in order when the default clashes with a host route: /16s of 172.16/12,
+/// then of 10/8.
+fn candidates() -> impl Iterator<Item = Ipv4Cidr> {
+    let in_172 = (18u8..=31)
+        .chain(16..18)
+        .map(|b| Ipv4Addr::new(172, b, 0, 1));
+    let in_10 = (0u8..=255).map(|b| Ipv4Addr::new(10, b, 0, 1));
+    std::iter::once(Ipv4Addr::new(172, 28, 0, 1))
+        .chain(in_172.filter(|a| a.octets()[1] != 28))
+        .chain(in_10)
+        .map(|addr| Ipv4Cidr { addr, prefix: 16 })
+}
+
+/// Pick the first candidate /16 that overlaps none of `routes`.
+pub fn choose_free(routes: &[Ipv4Cidr]) -> Option<Ipv4Cidr> {
+    candidates().find(|c| !routes.iter().any(|r| r.prefix > 0 && r.overlaps(c)))
+}
+
+/// The host's IPv4 routes (destination/prefix) from `/proc/net/route`, except those through
+/// `except_dev` (our own bridge, whose route is ours). Default routes (prefix 0) are skipped.
+pub fn host_routes(except_dev: &str) -> Result<Vec<Ipv4Cidr>, NetworkError> {
+    let text = std::fs::read_to_string("/proc/net/route")
+        .map_err(|e| NetworkError::io("reading /proc/net/route", e))?;
+    Ok(parse_proc_routes(&text, except_dev))
+}
+
+fn parse_proc_routes(text: &str, except_dev: &str) -> Vec<Ipv4Cidr> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 8 || fields[0] == except_dev {
+            continue;
+        }
+        let (Ok(dest), Ok(mask)) = (
+            u32::from_str_radix(fields[1], 16),
+            u32::from_str_radix(fields[7], 16),
+        ) else {
+            continue;
+        };
+        // The kernel prints each network-order value as a native (little-endian) u32.
+        let dest = Ipv4Addr::from(dest.to_le_bytes());
+        let prefix = mask.count_ones() as u8;
+        if prefix == 0 {
+            continue;
+        }
+        out.push(Ipv4Cidr { addr: dest, prefix });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_computes_ranges() {
+        let c = Ipv4Cidr::parse("172.28.0.1/16").unwrap();
+        assert_eq!(c.network(), Ipv4Addr::new(172, 28, 0, 0));
+        assert_eq!(c.broadcast(), Ipv4Addr::new(172, 28, 255, 255));
+        assert!(c.contains(Ipv4Addr::new(172, 28, 3, 4)));
+        assert!(!c.contains(Ipv4Addr::new(172, 29, 0, 1)));
+        assert_eq!(c.subnet_string(), "172.28.0.0/16");
+        let first: Vec<_> = c.host_addresses().take(2).collect();
+        assert_eq!(
+            first,
+            vec![Ipv4Addr::new(172, 28, 0, 2), Ipv4Addr::new(172, 28, 0, 3)]
+        );
+        assert!(Ipv4Cidr::parse("172.28.0.0/16").is_err());
+        assert!(Ipv4Cidr::parse("172.28.0.1").is_err());
+        assert!(Ipv4Cidr::parse("172.28.0.1/31").is_err());
+    }
+
+    #[test]
+    fn clashing_default_moves_on() {
+        let routes = vec![Ipv4Cidr::parse("172.28.5.1/24").unwrap()];
+        let chosen = choose_free(&routes).unwrap();
+        assert_ne!(chosen.network(), Ipv4Addr::new(172, 28, 0, 0));
+        assert!(!chosen.overlaps(&routes[0]));
+        assert_eq!(choose_free(&[]).unwrap().to_string(), DEFAULT_BIP);
+    }
+
+    #[test]
+    fn proc_route_lines_decode() {
+        let text =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                    eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                    eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                    br0\t00001CAC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+        let routes = parse_proc_routes(text, "br0");
+        assert_eq!(
+            routes,
+            vec![Ipv4Cidr {
+                addr: Ipv4Addr::new(192, 0, 2, 0),
+                prefix: 24
+            }]
+        );
+    }
+}
