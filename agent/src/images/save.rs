@@ -2,29 +2,28 @@
 //! ours) and skopeo read: `blobs/sha256/<hex>` for configs, OCI manifests and uncompressed layer
 //! tars, `manifest.json`, `repositories`, `index.json` and `oci-layout`.
 //!
-//! Layer tars are produced by the driver's `diff` of each layer against its parent. A layer's
-//! tar must hash to the diffID the image config records; Strata keeps no copy of the original
-//! tar (no tar-split data), so a layer whose diff the driver does not reproduce byte for byte
-//! (typically one loaded from an archive written by another tool) makes the save fail with
-//! [`SaveError::NotReproducible`] rather than write an archive `docker load` would refuse.
+//! A layer's tar must hash to the diffID the image config records. It is rebuilt from the
+//! layer's tar-split record (its original tar's headers and layout, file contents read from the
+//! layer's tree; see `layers::tar_split`) when the layer has one, else from the driver's `diff`
+//! of the layer against its parent. A layer neither reproduces byte for byte makes the save fail
+//! with [`SaveError::NotReproducible`] rather than write an archive `docker load` would refuse.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 
 use serde_json::{json, Value};
-use strata_drivers::LayerId;
 
 use super::config::ImageConfigFile;
 use super::lookup::{self, FoundBy};
-use super::new_image::spool_layer;
+use super::new_image::{spool_layer, SpooledLayer};
 use super::records;
 use super::reference::Reference;
 use super::spool::{anonymous_file, rewind, SpooledArchive};
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
 use crate::layers::chain_id::chain_ids;
-use crate::layers::{Digest, LayerPins};
+use crate::layers::{Digest, LayerPins, LayerRecord};
 
 const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
@@ -33,12 +32,13 @@ const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 /// Why an archive could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
-    /// The driver's diff of a layer does not hash to the layer's recorded diffID.
+    /// Neither the layer's tar-split record nor the driver's diff gives back a tar that hashes
+    /// to the layer's recorded diffID.
     #[error(
-        "cannot save image {image}: layer {index} of {total} has diffID {expected} but the \
-         {driver} driver's diff of it hashes to {actual}; the driver does not reproduce this \
-         layer's original tar byte for byte (Strata keeps no tar-split data), so `docker load` \
-         would refuse the archive"
+        "cannot save image {image}: layer {index} of {total} has diffID {expected}; it has no \
+         usable tar-split record of its original tar and the {driver} driver's diff of it \
+         hashes to {actual}: the driver does not reproduce this layer's original tar byte for \
+         byte, so `docker load` would refuse the archive"
     )]
     NotReproducible {
         image: String,
@@ -66,8 +66,8 @@ impl From<SaveError> for EngineError {
 struct SavedImage {
     id: Digest,
     config: Vec<u8>,
-    /// Bottom first: (diffID, driver id).
-    layers: Vec<(Digest, LayerId)>,
+    /// Bottom first.
+    layers: Vec<LayerRecord>,
     tags: Vec<Reference>,
 }
 
@@ -100,10 +100,11 @@ impl Engine {
         for image in &images {
             let mut layer_names = Vec::new();
             let mut descriptors = Vec::new();
-            for (i, (diff_id, cache_id)) in image.layers.iter().enumerate() {
+            for (i, layer) in image.layers.iter().enumerate() {
+                let diff_id = &layer.diff_id;
                 let name = blob_name(diff_id);
                 if written.insert(diff_id.clone()) {
-                    let size = self.write_layer(&mut writer, image, i, diff_id, cache_id)?;
+                    let size = self.write_layer(&mut writer, image, i, layer)?;
                     descriptors.push(descriptor(LAYER_MEDIA_TYPE, diff_id, size));
                 } else {
                     let size = writer.size_of(diff_id).unwrap_or(0);
@@ -146,10 +147,10 @@ impl Engine {
                     "org.opencontainers.image.ref.name": tag.tag().unwrap_or("latest"),
                 });
                 index.push(entry);
-                if let Some((top, _)) = image.layers.last() {
+                if let Some(top) = image.layers.last() {
                     repositories.entry(tag.familiar_name()).or_default().insert(
                         tag.tag().unwrap_or("latest").to_string(),
-                        top.hex().to_string(),
+                        top.diff_id.hex().to_string(),
                     );
                 }
             }
@@ -215,7 +216,8 @@ impl Engine {
             let mut layers = Vec::with_capacity(diff_ids.len());
             for (diff_id, chain) in diff_ids.iter().zip(chain_ids(&diff_ids)) {
                 let layer = self.inner.layers.pin_existing(pins, &chain)?;
-                layers.push((diff_id.clone(), layer.cache_id));
+                debug_assert_eq!(&layer.diff_id, diff_id);
+                layers.push(layer);
             }
             images.push(SavedImage {
                 id,
@@ -227,15 +229,21 @@ impl Engine {
         Ok(images)
     }
 
-    /// Spool the driver's diff of one layer, hold it to the diffID, append it. Returns its size.
+    /// Spool one layer's tar (from its tar-split record, else the driver's diff), hold it to the
+    /// diffID, append it. Returns its size.
     fn write_layer(
         &self,
         writer: &mut ArchiveWriter,
         image: &SavedImage,
         index: usize,
-        diff_id: &Digest,
-        cache_id: &LayerId,
+        layer: &LayerRecord,
     ) -> Result<u64> {
+        let (diff_id, cache_id) = (&layer.diff_id, &layer.cache_id);
+        if let Some(spooled) = self.layer_from_split(layer) {
+            let size = spooled.size;
+            writer.blob(diff_id, spooled.file, size)?;
+            return Ok(size);
+        }
         let driver = &self.inner.driver;
         let spooled = spool_layer(&self.inner.images, "save-layer", |out| {
             driver.diff(cache_id, out)?;
@@ -255,6 +263,34 @@ impl Engine {
         let size = spooled.size;
         writer.blob(diff_id, spooled.file, size)?;
         Ok(size)
+    }
+}
+
+impl Engine {
+    /// The layer's original tar rebuilt from its tar-split record, when it has one that
+    /// reproduces its diffID. A record that fails or does not match is logged and skipped (the
+    /// driver's diff is tried next).
+    fn layer_from_split(&self, layer: &LayerRecord) -> Option<SpooledLayer> {
+        let mut had_split = false;
+        let rebuilt = spool_layer(&self.inner.images, "save-layer", |out| {
+            had_split = self.inner.layers.write_original_tar(layer, out)?;
+            Ok(())
+        });
+        match rebuilt {
+            Ok(spooled) if had_split && spooled.diff_id == layer.diff_id => Some(spooled),
+            Ok(spooled) if had_split => {
+                tracing::warn!(chain_id = %layer.chain_id, expected = %layer.diff_id,
+                    actual = %spooled.diff_id,
+                    "the layer's tar-split record does not rebuild its tar; trying the driver's diff");
+                None
+            }
+            Ok(_) => None,
+            Err(err) => {
+                tracing::warn!(chain_id = %layer.chain_id, error = %err,
+                    "rebuilding the layer's tar from its tar-split record failed; trying the driver's diff");
+                None
+            }
+        }
     }
 }
 

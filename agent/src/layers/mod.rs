@@ -17,6 +17,7 @@ mod pin_existing;
 pub mod records;
 mod register;
 mod release;
+pub mod tar_split;
 
 use std::sync::Arc;
 
@@ -37,17 +38,20 @@ pub struct LayerStore {
     db: Arc<Db>,
     driver: Arc<dyn GraphDriver>,
     locks: pins::SharedLocks,
+    /// Tar-split files, to give back layers' original tars (`docker save`).
+    splits: tar_split::SplitStore,
 }
 
 impl LayerStore {
     /// Open the store. Recorded layers that no image reaches are forgotten here (the engine
     /// opens the store before serving, so no load can be in progress); the driver copies of
     /// those are then removed with the other orphans by [`LayerStore::remove_orphans`].
-    pub fn open(db: Arc<Db>, driver: Arc<dyn GraphDriver>, _config: &EngineConfig) -> Result<Self> {
+    pub fn open(db: Arc<Db>, driver: Arc<dyn GraphDriver>, config: &EngineConfig) -> Result<Self> {
         let store = LayerStore {
             db,
             driver,
             locks: Default::default(),
+            splits: tar_split::SplitStore::new(&config.data_root),
         };
         store.forget_unreachable()?;
         Ok(store)

@@ -26,6 +26,9 @@ impl LayerStore {
     /// Remove every driver layer not in `keep` (left by a crash mid-creation), children first.
     /// Failures are logged, not fatal: the agent must still start, and the next start retries.
     pub fn remove_orphans(&self, keep: &[LayerId]) -> Result<()> {
+        if let Err(err) = self.remove_orphan_splits() {
+            tracing::warn!(error = %err, "removing orphaned tar-split files failed");
+        }
         let keep: BTreeSet<&LayerId> = keep.iter().collect();
         let orphans: Vec<LayerId> = self
             .driver

@@ -104,7 +104,7 @@ impl LayerStore {
         let parent_cache = parent.map(|p| &p.cache_id);
         self.driver.create(&cache_id, parent_cache)?;
         let unpacked = self.unpack(&cache_id, diff_id, label, open, verify);
-        let recorded = unpacked.and_then(|size| {
+        let recorded = unpacked.and_then(|(size, split)| {
             crate::faults::fault_point("layer-created");
             let layer = LayerRecord {
                 chain_id: chain.clone(),
@@ -117,10 +117,13 @@ impl LayerStore {
             self.db
                 .write("recording a layer", |tx| records::insert(tx, &layer))?;
             pins.add(&mut table, &chain);
-            Ok(layer)
+            Ok((layer, split))
         });
         match recorded {
-            Ok(layer) => {
+            Ok((layer, split)) => {
+                if let Some(split) = split {
+                    self.splits.publish(split, &chain);
+                }
                 tracing::debug!(chain_id = %chain, cache_id = %cache_id, size = layer.size, "layer registered");
                 Ok(Registered {
                     layer,
@@ -137,8 +140,8 @@ impl LayerStore {
         }
     }
 
-    /// Unpack the blob into the driver layer, hashing the uncompressed stream; returns the size
-    /// the driver reports.
+    /// Unpack the blob into the driver layer, hashing the uncompressed stream and recording its
+    /// tar-split; returns the size the driver reports and the split, not yet published.
     fn unpack<R, O, V>(
         &self,
         cache_id: &LayerId,
@@ -146,7 +149,7 @@ impl LayerStore {
         label: &str,
         open: O,
         verify: V,
-    ) -> Result<u64>
+    ) -> Result<(u64, Option<super::tar_split::PendingSplit>)>
     where
         R: Read,
         O: FnOnce() -> Result<R>,
@@ -156,7 +159,8 @@ impl LayerStore {
         let size = {
             let (_compression, decompressed) = decompressing_reader(&mut blob)
                 .map_err(|e| EngineError::InvalidArchive(format!("layer {label}: reading: {e}")))?;
-            let mut hashing = HashingReader::new(decompressed);
+            let mut recorder = self.splits.recorder(decompressed);
+            let mut hashing = HashingReader::new(&mut recorder);
             let size = self
                 .driver
                 .apply_diff(cache_id, &mut hashing)
@@ -176,7 +180,7 @@ impl LayerStore {
                     actual: actual.to_string(),
                 });
             }
-            size
+            (size, recorder.finish())
         };
         verify(blob)?;
         Ok(size)

@@ -72,6 +72,7 @@ impl LayerStore {
                 Err(err) => tracing::warn!(chain_id = %layer.chain_id, cache_id = %layer.cache_id,
                     error = %err, "removing a released layer failed; it will be collected at next start"),
             }
+            self.splits.remove(&layer.chain_id);
         }
     }
 }

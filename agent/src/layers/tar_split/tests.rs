@@ -1,0 +1,284 @@
+//! Round trips: a tar is unpacked while its split is recorded, then rebuilt from the split and
+//! the unpacked tree, and must come back byte for byte.
+
+use std::io::Read;
+use std::path::Path;
+
+use strata_drivers::archive::{apply_tar, WhiteoutMode};
+
+use super::format::{Segment, SplitReader, SplitWriter};
+use super::reassemble::reassemble;
+use super::scanner::TarScanner;
+use super::SplitStore;
+use crate::layers::Digest;
+
+fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h
+}
+
+fn file(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) {
+    let mut h = header(tar::EntryType::Regular, data.len() as u64, 0o644);
+    b.append_data(&mut h, path, data).unwrap();
+}
+
+fn dir(b: &mut tar::Builder<Vec<u8>>, path: &str) {
+    let mut h = header(tar::EntryType::Directory, 0, 0o755);
+    b.append_data(&mut h, path, std::io::empty()).unwrap();
+}
+
+fn link(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, path: &str, target: &str) {
+    let mut h = header(kind, 0, 0o777);
+    b.append_link(&mut h, path, target).unwrap();
+}
+
+/// A layer tar with every kind of entry the brief names.
+fn varied_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    dir(&mut b, "etc/");
+    file(&mut b, "etc/hostname", b"strata\n");
+    file(&mut b, "etc/empty", b"");
+    file(&mut b, "etc/block", &[7u8; 1024]); // a multiple of 512: no padding
+    file(&mut b, "etc/odd", &[9u8; 513]);
+    // GNU long name (the tar crate writes `././@LongLink` for names over 100 bytes).
+    let long_gnu = format!("etc/{}", "g".repeat(150));
+    file(&mut b, &long_gnu, b"gnu long name\n");
+    // PAX long name.
+    let long_pax = format!("etc/{}", "p".repeat(180));
+    b.append_pax_extensions([("path", long_pax.as_bytes())])
+        .unwrap();
+    let mut h = header(tar::EntryType::Regular, 9, 0o644);
+    h.set_path("etc/pax-short-name").unwrap();
+    h.set_cksum();
+    b.append(&h, &b"pax data\n"[..]).unwrap();
+    // ustar prefix + name (a path over 100 bytes split by the header itself).
+    let mut h = header(tar::EntryType::Regular, 6, 0o644);
+    let prefixed = format!("{}/{}", "d".repeat(120), "n".repeat(60));
+    h.set_path(&prefixed).unwrap();
+    h.set_cksum();
+    dir(&mut b, &format!("{}/", "d".repeat(120)));
+    b.append(&h, &b"ustar\n"[..]).unwrap();
+    link(&mut b, tar::EntryType::Link, "etc/hard", "etc/hostname");
+    link(&mut b, tar::EntryType::Symlink, "etc/sym", "hostname");
+    file(&mut b, "etc/.wh.gone", b"");
+    file(&mut b, "./leading-dot", b"dot\n");
+    b.finish().unwrap();
+    let mut tar = b.into_inner().unwrap();
+    tar.extend_from_slice(&[0u8; 2048]); // trailing zero blocks after the end marker
+    tar.extend_from_slice(b"trailing junk");
+    tar
+}
+
+/// Record the split of `tar` while unpacking it into `dest` (as register does).
+fn record(tar: &[u8], dest: &Path) -> (Vec<u8>, TarScanner) {
+    let mut scanner = TarScanner::new();
+    let mut writer = SplitWriter::new(Vec::new()).unwrap();
+    struct Tee<'a> {
+        input: &'a [u8],
+        scanner: &'a mut TarScanner,
+        writer: &'a mut SplitWriter<Vec<u8>>,
+    }
+    impl Read for Tee<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            // Odd read sizes, so headers straddle reads.
+            let len = buf.len().min(77);
+            let n = self.input.read(&mut buf[..len])?;
+            self.scanner.feed(&buf[..n], self.writer)?;
+            Ok(n)
+        }
+    }
+    let mut tee = Tee {
+        input: tar,
+        scanner: &mut scanner,
+        writer: &mut writer,
+    };
+    apply_tar(dest, &mut tee, WhiteoutMode::Delete).unwrap();
+    std::io::copy(&mut tee, &mut std::io::sink()).unwrap();
+    (writer.finish().unwrap(), scanner)
+}
+
+fn rebuild(split: &[u8], root: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    reassemble(SplitReader::new(split).unwrap(), root, &mut out).unwrap();
+    out
+}
+
+fn segments(split: &[u8]) -> Vec<Segment> {
+    let mut reader = SplitReader::new(split).unwrap();
+    let mut out = Vec::new();
+    while let Some(s) = reader.next_segment().unwrap() {
+        out.push(s);
+    }
+    out
+}
+
+#[test]
+fn varied_tar_round_trips_byte_for_byte() {
+    let tar = varied_tar();
+    let tree = tempfile::tempdir().unwrap();
+    let (split, scanner) = record(&tar, tree.path());
+    assert_eq!(scanner.conflict(), None);
+    assert_eq!(scanner.gave_up(), None);
+    assert_eq!(rebuild(&split, tree.path()), tar);
+
+    // File contents are references, not copies; whiteouts and empty files are not files.
+    let files: Vec<(String, u64)> = segments(&split)
+        .into_iter()
+        .filter_map(|s| match s {
+            Segment::File { path, size } => Some((path.display().to_string(), size)),
+            Segment::Raw(_) => None,
+        })
+        .collect();
+    let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(names.contains(&"etc/hostname"));
+    assert!(names.contains(&"etc/block"));
+    assert!(names.contains(&"leading-dot"));
+    assert!(names.contains(&format!("etc/{}", "g".repeat(150)).as_str()));
+    assert!(names.contains(&format!("etc/{}", "p".repeat(180)).as_str()));
+    assert!(names.contains(&format!("{}/{}", "d".repeat(120), "n".repeat(60)).as_str()));
+    assert!(!names
+        .iter()
+        .any(|n| n.contains(".wh.") || n.ends_with("empty")));
+    assert!(split.len() < tar.len(), "the split is smaller than the tar");
+}
+
+#[test]
+fn changed_file_content_is_detected_by_the_rebuilt_digest() {
+    let tar = varied_tar();
+    let tree = tempfile::tempdir().unwrap();
+    let (split, _) = record(&tar, tree.path());
+    std::fs::write(tree.path().join("etc/hostname"), b"STRATA\n").unwrap();
+    let rebuilt = rebuild(&split, tree.path());
+    assert_eq!(rebuilt.len(), tar.len());
+    assert_ne!(Digest::of_bytes(&rebuilt), Digest::of_bytes(&tar));
+}
+
+#[test]
+fn a_file_written_twice_is_not_split() {
+    let mut b = tar::Builder::new(Vec::new());
+    file(&mut b, "a", b"first");
+    file(&mut b, "a", b"second");
+    let tar = b.into_inner().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    let (_, scanner) = record(&tar, tree.path());
+    assert!(scanner.conflict().unwrap().contains("more than once"));
+}
+
+#[test]
+fn a_whiteout_of_an_earlier_file_is_a_conflict() {
+    let mut b = tar::Builder::new(Vec::new());
+    dir(&mut b, "d/");
+    file(&mut b, "d/f", b"content");
+    file(&mut b, ".wh.d", b"");
+    let tar = b.into_inner().unwrap();
+    let mut scanner = TarScanner::new();
+    let mut writer = SplitWriter::new(Vec::new()).unwrap();
+    scanner.feed(&tar, &mut writer).unwrap();
+    assert!(scanner.conflict().is_some());
+}
+
+#[test]
+fn unknown_entry_types_are_kept_raw_and_still_round_trip() {
+    // A GNU sparse header: the scan gives up and keeps everything raw from there.
+    let mut b = tar::Builder::new(Vec::new());
+    file(&mut b, "before", b"before\n");
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    h.set_path("sparse").unwrap();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, std::io::empty()).unwrap();
+    file(&mut b, "after", b"after\n");
+    let tar = b.into_inner().unwrap();
+    let mut scanner = TarScanner::new();
+    let mut writer = SplitWriter::new(Vec::new()).unwrap();
+    scanner.feed(&tar, &mut writer).unwrap();
+    let split = writer.finish().unwrap();
+    assert!(scanner.gave_up().unwrap().contains("'S'"));
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::write(tree.path().join("before"), b"before\n").unwrap();
+    assert_eq!(rebuild(&split, tree.path()), tar);
+}
+
+#[test]
+fn an_empty_stream_round_trips() {
+    let tree = tempfile::tempdir().unwrap();
+    let (split, _) = record(b"", tree.path());
+    assert_eq!(rebuild(&split, tree.path()), b"");
+}
+
+#[test]
+fn a_truncated_split_file_is_refused() {
+    let tar = varied_tar();
+    let tree = tempfile::tempdir().unwrap();
+    let (split, _) = record(&tar, tree.path());
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&split[..])
+        .read_to_end(&mut plain)
+        .unwrap();
+    plain.truncate(plain.len() - 9); // drop the end record
+    let mut cut = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut cut, &plain).unwrap();
+    let cut = cut.finish().unwrap();
+    let mut out = Vec::new();
+    let err = reassemble(SplitReader::new(&cut[..]).unwrap(), tree.path(), &mut out).unwrap_err();
+    assert!(err.to_string().contains("corrupt tar-split"), "{err}");
+}
+
+#[test]
+fn a_symlink_in_the_tree_is_not_followed() {
+    let mut b = tar::Builder::new(Vec::new());
+    file(&mut b, "f", b"content");
+    let tar = b.into_inner().unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    let (split, _) = record(&tar, tree.path());
+    std::fs::remove_file(tree.path().join("f")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", tree.path().join("f")).unwrap();
+    let mut out = Vec::new();
+    let err = reassemble(SplitReader::new(&split[..]).unwrap(), tree.path(), &mut out).unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+}
+
+#[test]
+fn the_recorder_publishes_under_the_chain_id_and_cleans_up() {
+    let root = tempfile::tempdir().unwrap();
+    let store = SplitStore::new(root.path());
+    let tar = varied_tar();
+    let tree = tempfile::tempdir().unwrap();
+    let mut recorder = store.recorder(&tar[..]);
+    apply_tar(tree.path(), &mut recorder, WhiteoutMode::Overlay).unwrap();
+    std::io::copy(&mut recorder, &mut std::io::sink()).unwrap();
+    let pending = recorder.finish().unwrap();
+    let chain = Digest::of_bytes(b"chain");
+    store.publish(pending, &chain);
+    let path = store.path(&chain);
+    assert!(path.ends_with(format!("layers/{}/tar-split", chain.hex())));
+    let split = std::fs::read(&path).unwrap();
+    assert_eq!(rebuild(&split, tree.path()), tar);
+
+    // An abandoned recording leaves nothing; orphans and temp files go at start.
+    let abandoned = store.recorder(&tar[..]);
+    drop(abandoned);
+    std::fs::write(root.path().join("layers/.tmp-tar-split-crash"), b"x").unwrap();
+    let names = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(&root.path().join("layers")),
+        vec![".tmp-tar-split-crash".to_string(), chain.hex().to_string()]
+    );
+    store.remove_orphans(&Default::default()).unwrap();
+    assert!(names(&root.path().join("layers")).is_empty());
+}
