@@ -32,7 +32,15 @@ pub fn insert(conn: &Connection, blob: &LayerBlob) -> Result<()> {
             blob.repository
         ],
     )
-    .map_err(|e| EngineError::metadata(format!("recording blob {} of layer {}", blob.blob_digest, blob.diff_id), e))?;
+    .map_err(|e| {
+        EngineError::metadata(
+            format!(
+                "recording blob {} of layer {}",
+                blob.blob_digest, blob.diff_id
+            ),
+            e,
+        )
+    })?;
     Ok(())
 }
 

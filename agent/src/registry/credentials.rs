@@ -29,7 +29,14 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
             .field("username", &self.username)
-            .field("password", &if self.password.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("server_address", &self.server_address)
             .finish()
     }

@@ -45,7 +45,10 @@ pub async fn fetch_layer(
         hex::encode(rand::random::<[u8; 6]>())
     )));
     let total = u64::try_from(layer.size).unwrap_or(0);
-    let what = format!("layer {digest} of {}/{}", remote.registry, remote.repository);
+    let what = format!(
+        "layer {digest} of {}/{}",
+        remote.registry, remote.repository
+    );
 
     let mut stream = remote
         .client
@@ -89,8 +92,8 @@ pub async fn fetch_layer(
             progress.bytes(&short, "Downloading", received, total);
         }
     }
-    let actual = Digest::from_hex(&hex::encode(hasher.finalize()))
-        .map_err(EngineError::Internal)?;
+    let actual =
+        Digest::from_hex(&hex::encode(hasher.finalize())).map_err(EngineError::Internal)?;
     if &actual != digest {
         return Err(RegistryError::DigestMismatch {
             what,

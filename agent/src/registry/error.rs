@@ -47,9 +47,7 @@ impl RegistryError {
             RegistryError::NoMatchingPlatform { .. } | RegistryError::DigestMismatch { .. } => {
                 ErrorKind::InvalidArgument
             }
-            RegistryError::Protocol { .. } | RegistryError::Transport { .. } => {
-                ErrorKind::Internal
-            }
+            RegistryError::Protocol { .. } | RegistryError::Transport { .. } => ErrorKind::Internal,
         }
     }
 

@@ -38,7 +38,10 @@ pub fn registry_host(server_address: &str) -> String {
 }
 
 /// Check `credentials` against the registry they name.
-pub async fn login(credentials: &Credentials, insecure_registries: &[String]) -> Result<LoginOutcome> {
+pub async fn login(
+    credentials: &Credentials,
+    insecure_registries: &[String],
+) -> Result<LoginOutcome> {
     let registry = registry_host(&credentials.server_address);
     let scheme = if is_insecure(&registry, insecure_registries) {
         "http"
@@ -71,7 +74,11 @@ pub async fn login(credentials: &Credentials, insecure_registries: &[String]) ->
         .to_string();
     if challenge.to_ascii_lowercase().starts_with("bearer") {
         // Let the token service judge: oci-client's auth fails on refused credentials.
-        let reference = oci_client::Reference::with_tag(registry.clone(), "library/hello-world".into(), "latest".into());
+        let reference = oci_client::Reference::with_tag(
+            registry.clone(),
+            "library/hello-world".into(),
+            "latest".into(),
+        );
         let config = oci_client::client::ClientConfig {
             protocol: if scheme == "http" {
                 oci_client::client::ClientProtocol::Http
@@ -82,11 +89,17 @@ pub async fn login(credentials: &Credentials, insecure_registries: &[String]) ->
         };
         let client = oci_client::Client::new(config);
         return match client
-            .auth(&reference, &credentials.to_client_auth(), RegistryOperation::Pull)
+            .auth(
+                &reference,
+                &credentials.to_client_auth(),
+                RegistryOperation::Pull,
+            )
             .await
         {
             Ok(_) => Ok(LoginOutcome::Succeeded),
-            Err(e) => Ok(LoginOutcome::Denied(format!("login to {registry} refused: {e}"))),
+            Err(e) => Ok(LoginOutcome::Denied(format!(
+                "login to {registry} refused: {e}"
+            ))),
         };
     }
     let checked = http

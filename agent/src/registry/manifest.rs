@@ -121,7 +121,11 @@ pub async fn fetch(
         let (bytes, _) = fetch_raw(remote, &target, shown).await?;
         let inner = parse(remote, &bytes, shown)?;
         if inner.manifests.is_some() {
-            return Err(protocol(remote, shown, "an index entry is itself an index".into()));
+            return Err(protocol(
+                remote,
+                shown,
+                "an index entry is itself an index".into(),
+            ));
         }
         return into_image(remote, inner, reference_digest, shown);
     }
@@ -145,7 +149,11 @@ async fn fetch_raw(
             other => other,
         })?;
     if bytes.len() as i64 > MAX_JSON_BYTES {
-        return Err(protocol(remote, shown, format!("manifest of {} bytes is too large", bytes.len())));
+        return Err(protocol(
+            remote,
+            shown,
+            format!("manifest of {} bytes is too large", bytes.len()),
+        ));
     }
     // Hash what we received ourselves: a digest reference must match the content, whatever
     // headers the registry sent.
@@ -192,11 +200,19 @@ fn into_image(
         .config
         .ok_or_else(|| protocol(remote, shown, "manifest has no config descriptor".into()))?;
     if config.size > MAX_JSON_BYTES || config.size < 0 {
-        return Err(protocol(remote, shown, format!("image config size {} is out of range", config.size)));
+        return Err(protocol(
+            remote,
+            shown,
+            format!("image config size {} is out of range", config.size),
+        ));
     }
     let layers = raw.layers.unwrap_or_default();
     if let Some(bad) = layers.iter().find(|l| l.size < 0) {
-        return Err(protocol(remote, shown, format!("layer {} has a negative size", bad.digest)));
+        return Err(protocol(
+            remote,
+            shown,
+            format!("layer {} has a negative size", bad.digest),
+        ));
     }
     Ok(ImageManifest {
         reference_digest,

@@ -82,7 +82,8 @@ pub async fn pull(
         format!("Pulling from {}", remote_path(reference, &remote)),
     );
 
-    let (config_bytes, diff_ids) = fetch_config(&remote, &image_ref, &manifest.config, &shown).await?;
+    let (config_bytes, diff_ids) =
+        fetch_config(&remote, &image_ref, &manifest.config, &shown).await?;
     if diff_ids.len() != manifest.layers.len() {
         return Err(RegistryError::Protocol {
             registry: remote.registry.clone(),
@@ -102,7 +103,16 @@ pub async fn pull(
     let remote = Arc::new(remote);
     let downloads = start_downloads(&remote, &image_ref, &layers, &cache, progress);
     let mut pins = engine.inner.layers.pins();
-    let stacked = apply_layers(engine, &mut pins, &layers, downloads, progress).await;
+    let mut downloaded = Vec::new();
+    let stacked = apply_layers(
+        engine,
+        &mut pins,
+        &layers,
+        downloads,
+        &mut downloaded,
+        progress,
+    )
+    .await;
     let outcome = match stacked {
         Ok(stack) => {
             let blobs = layers
@@ -137,6 +147,11 @@ pub async fn pull(
     match outcome {
         Ok(updated) => {
             drop(pins); // the image now holds its layers
+            for path in downloaded {
+                if let Err(e) = tokio::fs::remove_file(&path).await {
+                    tracing::debug!(path = %path.display(), error = %e, "removing a registered blob");
+                }
+            }
             progress.status(None, format!("Digest: {}", manifest.reference_digest));
             let status = if updated {
                 "Downloaded newer image for"
@@ -272,6 +287,7 @@ async fn apply_layers(
     pins: &mut LayerPins,
     layers: &[PlannedLayer],
     downloads: Vec<Option<JoinHandle<Result<PathBuf>>>>,
+    downloaded: &mut Vec<PathBuf>,
     progress: &ProgressSink,
 ) -> Result<Vec<LayerRecord>> {
     let aborts: Vec<_> = downloads
@@ -279,7 +295,7 @@ async fn apply_layers(
         .flatten()
         .map(|handle| handle.abort_handle())
         .collect();
-    let result = apply_in_order(engine, pins, layers, downloads, progress).await;
+    let result = apply_in_order(engine, pins, layers, downloads, downloaded, progress).await;
     if result.is_err() {
         for handle in aborts {
             handle.abort();
@@ -293,6 +309,7 @@ async fn apply_in_order(
     pins: &mut LayerPins,
     layers: &[PlannedLayer],
     downloads: Vec<Option<JoinHandle<Result<PathBuf>>>>,
+    downloaded: &mut Vec<PathBuf>,
     progress: &ProgressSink,
 ) -> Result<Vec<LayerRecord>> {
     let total = layers.len();
@@ -314,7 +331,15 @@ async fn apply_in_order(
         let blob_path = blob.clone();
         let (returned_pins, registered) = tokio::task::spawn_blocking(move || {
             let mut pins = moved_pins;
-            let result = register_blob(&worker, &mut pins, parent.as_ref(), &diff_id, &label, blob_path.as_deref(), &blob_digest);
+            let result = register_blob(
+                &worker,
+                &mut pins,
+                parent.as_ref(),
+                &diff_id,
+                &label,
+                blob_path.as_deref(),
+                &blob_digest,
+            );
             (pins, result)
         })
         .await
@@ -323,9 +348,9 @@ async fn apply_in_order(
         *pins = returned_pins;
         let registered = registered?;
         if let Some(path) = blob {
-            if let Err(e) = tokio::fs::remove_file(&path).await {
-                tracing::debug!(path = %path.display(), error = %e, "removing a registered blob");
-            }
+            // Kept until the image is recorded: a failed pull releases the layer again, and a
+            // retry then registers it from here instead of downloading it again.
+            downloaded.push(path);
             progress.layer(layer.short(), "Pull complete");
         }
         stack.push(registered);
@@ -421,7 +446,10 @@ async fn abandon(engine: &Engine, pins: LayerPins) {
     let released = tokio::task::spawn_blocking(move || worker.inner.layers.abandon(pins)).await;
     match released {
         Ok(Ok(released)) if !released.is_empty() => {
-            tracing::info!(count = released.len(), "released the layers of a failed pull")
+            tracing::info!(
+                count = released.len(),
+                "released the layers of a failed pull"
+            )
         }
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e,

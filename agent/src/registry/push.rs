@@ -204,12 +204,20 @@ fn local_image(
     Ok((config, layers))
 }
 
-async fn exists(remote: &Remote, image_ref: &oci_client::Reference, digest: &Digest) -> Result<bool> {
+async fn exists(
+    remote: &Remote,
+    image_ref: &oci_client::Reference,
+    digest: &Digest,
+) -> Result<bool> {
     remote
         .client
         .blob_exists(image_ref, digest.as_str())
         .await
-        .map_err(|e| remote.error("push", &format!("checking blob {digest}"), e).into())
+        .map_err(|e| {
+            remote
+                .error("push", &format!("checking blob {digest}"), e)
+                .into()
+        })
 }
 
 /// Make sure the registry has a blob of `layer`; returns which.
@@ -231,6 +239,29 @@ async fn push_layer(
                 repository: remote.repository.clone(),
                 ..blob
             });
+        }
+        if blob.repository != remote.repository {
+            // Another repository of the registry has it: ask for a cross-repository mount.
+            let source = oci_client::Reference::with_digest(
+                remote.registry.clone(),
+                blob.repository.clone(),
+                blob.blob_digest.to_string(),
+            );
+            match remote
+                .client
+                .mount_blob(image_ref, &source, blob.blob_digest.as_str())
+                .await
+            {
+                Ok(()) => {
+                    progress.layer(&short, format!("Mounted from {}", blob.repository));
+                    return Ok(LayerBlob {
+                        repository: remote.repository.clone(),
+                        ..blob
+                    });
+                }
+                Err(e) => tracing::debug!(blob = %blob.blob_digest, from = %blob.repository,
+                    error = %e, "cross-repository mount refused; uploading instead"),
+            }
         }
     }
     let spooled = compress_layer(engine, layer).await?;
@@ -292,7 +323,11 @@ async fn compress_layer(engine: &Engine, layer: &LocalLayer) -> Result<SpooledBl
         let dir = worker.inner.images.tmp_root().join("push");
         std::fs::create_dir_all(&dir)
             .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
-        let path = dir.join(format!("{}-{}", diff_id.hex(), hex::encode(rand::random::<[u8; 6]>())));
+        let path = dir.join(format!(
+            "{}-{}",
+            diff_id.hex(),
+            hex::encode(rand::random::<[u8; 6]>())
+        ));
         let file = std::fs::File::create(&path)
             .map_err(|e| EngineError::io(format!("creating {}", path.display()), e))?;
         let mut spooled = SpooledBlob {

@@ -108,9 +108,8 @@ async fn progress_response(
             return Ok(json_stream(Body::empty()));
         }
     };
-    let head = futures::stream::iter([Ok::<Bytes, std::io::Error>(Bytes::from(event_line(
-        &first,
-    )))]);
+    let head =
+        futures::stream::iter([Ok::<Bytes, std::io::Error>(Bytes::from(event_line(&first)))]);
     let rest = futures::stream::unfold(Some((events, Some(task))), |state| async move {
         let (mut events, task) = state?;
         match events.recv().await {
@@ -131,9 +130,9 @@ async fn progress_response(
 async fn finish(task: Operation) -> ApiResult<()> {
     match task.await {
         Ok(result) => Ok(result?),
-        Err(join) => Err(ApiError::Engine(strata_agent::EngineError::Internal(format!(
-            "registry task: {join}"
-        )))),
+        Err(join) => Err(ApiError::Engine(strata_agent::EngineError::Internal(
+            format!("registry task: {join}"),
+        ))),
     }
 }
 

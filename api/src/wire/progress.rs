@@ -76,7 +76,10 @@ mod tests {
             detail: None,
             layer_line: false,
         };
-        assert_eq!(parse(event_line(&status)), json!({"status": "Digest: sha256:ab"}));
+        assert_eq!(
+            parse(event_line(&status)),
+            json!({"status": "Digest: sha256:ab"})
+        );
     }
 
     #[test]

@@ -44,9 +44,8 @@ impl TestRegistry {
             .prefix("strata-registry-")
             .tempdir()
             .context("creating the registry's temporary directory")?;
-        let mut config = std::fs::read_to_string(deploy_config()).with_context(|| {
-            format!("reading {}", deploy_config().display())
-        })?;
+        let mut config = std::fs::read_to_string(deploy_config())
+            .with_context(|| format!("reading {}", deploy_config().display()))?;
         if let Some((user, password)) = auth {
             let hash = bcrypt::hash(password, 5).context("hashing the test password")?;
             let htpasswd = dir.path().join("htpasswd");
@@ -98,7 +97,10 @@ impl TestRegistry {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("docker-registry exited at start ({status}):\n{}", self.log());
+                bail!(
+                    "docker-registry exited at start ({status}):\n{}",
+                    self.log()
+                );
             }
             if let Ok(status) = http_status(&self.addr, "/v2/") {
                 // 200 without auth, 401 with it: either way it serves.
@@ -107,7 +109,11 @@ impl TestRegistry {
                 }
             }
             if Instant::now() > deadline {
-                bail!("docker-registry did not answer on {} in time:\n{}", self.addr, self.log());
+                bail!(
+                    "docker-registry did not answer on {} in time:\n{}",
+                    self.addr,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
