@@ -17,7 +17,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use strata_test_support::daemon::StrataDaemon;
 use strata_test_support::docker_cli::{which, OutputExt};
-use strata_test_support::image_builder::{BuiltImage, TestImage};
+use strata_test_support::image_builder::{BuiltImage, Compression, TestImage};
 use strata_test_support::registry::TestRegistry;
 
 const DRIVER: &str = "overlay2";
@@ -479,4 +479,134 @@ fn basic_auth_registry_works_after_docker_login() -> Result<()> {
     let out = d.docker_ok(["push", &pushed])?;
     ensure!(out.contains("digest: sha256:"), "{out}");
     Ok(())
+}
+
+/// PUT a manifest (or index) into `registry`'s `REPO` under `tag` with curl.
+fn put_manifest(registry: &TestRegistry, tag: &str, media_type: &str, body: &[u8]) -> Result<()> {
+    if which("curl").is_none() {
+        bail!("curl is missing on this host: this test needs it (apt-get install curl)");
+    }
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("manifest.json");
+    std::fs::write(&file, body)?;
+    let out = Command::new("curl")
+        .args(["-sS", "--fail-with-body", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {media_type}"))
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(format!(
+            "http://{}/v2/{REPO}/manifests/{tag}",
+            registry.addr()
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .context("running curl")?;
+    ensure!(
+        out.status.success(),
+        "PUT manifest {tag}: {}",
+        out.describe()
+    );
+    Ok(())
+}
+
+#[test]
+fn zstd_oci_layers_and_an_index_resolve_to_linux_amd64() -> Result<()> {
+    let registry = TestRegistry::start()?;
+    let (built, gzip_digest, dir) = seed_registry(&registry, None)?;
+    // The same image again as an OCI layout with zstd layers, copied as is.
+    let layout = dir.path().join("multi-oci.tar");
+    let zstd_built = TestImage::busybox(&format!("{REPO}:1"))
+        .random_layers(7, 512 * 1024)
+        .seed(7)
+        .compression(Compression::Zstd)
+        .build_oci_layout(&layout)?;
+    ensure!(
+        zstd_built.diff_ids == built.diff_ids,
+        "same seed, same layers"
+    );
+    let zstd_target = format!("docker://{}/{REPO}:zstd", registry.addr());
+    let archive = format!("oci-archive:{}", layout.display());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--format",
+        "oci",
+        &archive,
+        &zstd_target,
+    ])?;
+    let raw: Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &zstd_target,
+    ])?)?;
+    let zstd_layers = raw["layers"]
+        .as_array()
+        .context("no layers")?
+        .iter()
+        .filter(|l| {
+            l["mediaType"]
+                .as_str()
+                .is_some_and(|m| m.ends_with("+zstd"))
+        })
+        .count();
+    ensure!(zstd_layers == 8, "skopeo did not write zstd layers: {raw}");
+    let zstd_digest =
+        serde_json::from_str::<Value>(&skopeo(&["inspect", "--tls-verify=false", &zstd_target])?)?
+            ["Digest"]
+            .as_str()
+            .context("no digest")?
+            .to_string();
+
+    // An index whose linux/amd64 entry is the zstd manifest; the arm64 entry (listed first)
+    // is the gzip one and must not be taken.
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+             "digest": gzip_digest, "size": 1,
+             "platform": {"architecture": "arm64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": zstd_digest,
+             "size": serde_json::to_vec(&raw)?.len(),
+             "platform": {"architecture": "amd64", "os": "linux"}},
+        ],
+    });
+    let index_bytes = serde_json::to_vec(&index)?;
+    put_manifest(
+        &registry,
+        "multiarch",
+        "application/vnd.oci.image.index.v1+json",
+        &index_bytes,
+    )?;
+    let index_digest = format!("sha256:{}", hex_sha256(&index_bytes));
+
+    let d = StrataDaemon::start(strata_bin(), DRIVER)?;
+    let name = format!("{}/{REPO}:multiarch", registry.addr());
+    let out = d.docker_ok(["pull", &name])?;
+    ensure!(out.contains(&format!("Digest: {index_digest}")), "{out}");
+    ensure!(out.matches("Pull complete").count() == 8, "{out}");
+    let image = inspect_image(&d, &name)?;
+    ensure!(layers_of(&image) == built.diff_ids, "diff ids: {image}");
+    let repo_digest = format!("{}/{REPO}@{index_digest}", registry.addr());
+    ensure!(
+        strings(&image["RepoDigests"]).contains(&repo_digest),
+        "RepoDigests {} lacks {repo_digest}",
+        image["RepoDigests"]
+    );
+    let text = d.docker_ok(["run", "--rm", &name, "cat", "/data/common.txt"])?;
+    ensure!(text.starts_with("written by layer"), "run printed {text:?}");
+
+    // The gzip form of the same layers is not fetched: every layer already exists.
+    let out = d.docker_ok(["pull", &format!("{}/{REPO}:1", registry.addr())])?;
+    ensure!(out.matches("Already exists").count() == 8, "{out}");
+    ensure!(!out.contains("Pull complete"), "{out}");
+    Ok(())
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    strata_test_support::image_builder::sha256_digest(bytes)
+        .trim_start_matches("sha256:")
+        .to_string()
 }
