@@ -269,6 +269,14 @@ fn exec_output_exit_code_env_user_workdir() -> Result<()> {
         tty.describe()
     );
 
+    // -d: nothing attached, the process still runs and its exit code is recorded.
+    d.docker_ok(["exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d"])?;
+    let written = wait_for("exec -d wrote its file", || {
+        let out = d.docker(["exec", "ex", "cat", "/tmp/d"]);
+        Ok(out.status.success().then(|| out.stdout_text()))
+    })?;
+    ensure!(written == "detached\n", "exec -d wrote {written:?}");
+
     let missing = d.docker(["exec", "ex", "no-such-command"]);
     ensure!(
         missing.code() == 127,
@@ -485,6 +493,24 @@ fn restart_on_failure_counts_restarts() -> Result<()> {
         attempts == 3,
         "no restart beyond the limit: {attempts} attempts"
     );
+
+    // `always` restarts after a clean exit too.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "looper",
+        "--restart",
+        "always",
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ])?;
+    wait_for("an always container restarted", || {
+        Ok((inspect(&d, "looper")?["RestartCount"].as_i64().unwrap_or(0) >= 1).then_some(()))
+    })?;
+    d.docker_ok(["rm", "-f", "looper"])?;
 
     // docker stop turns an `always` policy off until the next start.
     d.docker_ok([
