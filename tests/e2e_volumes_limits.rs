@@ -166,6 +166,57 @@ fn bind_mounts_are_mounted_and_ro_is_enforced() -> Result<()> {
         "stderr: {err}"
     );
 
+    // --mount: bind (must exist, readonly enforced), named and anonymous volume, tmpfs.
+    let bind_mount = format!("type=bind,source={},target=/m,readonly", path_str(&host)?);
+    let out = d.docker([
+        "run",
+        "--rm",
+        "--mount",
+        &bind_mount,
+        "--mount",
+        "type=volume,source=mounted,target=/v",
+        "--mount",
+        "type=volume,target=/anon",
+        "--mount",
+        "type=tmpfs,target=/t,tmpfs-size=1048576",
+        IMAGE,
+        "sh",
+        "-c",
+        "cat /m/f.txt; echo v > /v/f; grep -c ' /t tmpfs ' /proc/mounts; touch /m/no",
+    ]);
+    ensure!(
+        out.stdout_text() == "on the host\n1\n",
+        "{}",
+        out.describe()
+    );
+    ensure!(
+        out.stderr_text().contains("Read-only file system"),
+        "{}",
+        out.describe()
+    );
+    let v = inspect(&d, &["volume", "inspect", "mounted"])?;
+    let data = PathBuf::from(v["Mountpoint"].as_str().context("Mountpoint")?);
+    ensure!(std::fs::read_to_string(data.join("f"))? == "v\n");
+    let missing = format!("type=bind,source={}/nope,target=/x", path_str(work.path())?);
+    let err = docker_fails(&d, &["create", "--mount", &missing, IMAGE, "true"])?;
+    ensure!(
+        err.contains("bind source path does not exist"),
+        "stderr: {err}"
+    );
+    let err = docker_fails(
+        &d,
+        &[
+            "create",
+            "-v",
+            &rw,
+            "--mount",
+            "type=volume,target=/h",
+            IMAGE,
+            "true",
+        ],
+    )?;
+    ensure!(err.contains("Duplicate mount point: /h"), "stderr: {err}");
+
     // Inspect lists the binds.
     d.docker_ok([
         "create", "--name", "binds", "-v", &ro, "-v", &second, IMAGE, "true",

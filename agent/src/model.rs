@@ -147,6 +147,9 @@ pub struct HostSpec {
     pub publish_all_ports: bool,
     pub dns: Vec<String>,
     pub extra_hosts: Vec<String>,
+    /// `--mount` requests (Docker's `HostConfig.Mounts`).
+    #[serde(default)]
+    pub mounts: Vec<MountRequest>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -463,4 +466,21 @@ pub struct VolumeCreateSpec {
 pub struct VolumePruneReport {
     pub deleted: Vec<String>,
     pub space_reclaimed: u64,
+}
+
+/// One `--mount` request (`type=bind|volume|tmpfs,source=...,target=...`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MountRequest {
+    /// `bind`, `volume`, `tmpfs` (others are refused).
+    pub kind: String,
+    /// Host path (bind), volume name (volume; empty: anonymous), empty for tmpfs.
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+    /// Volumes: do not populate from the image.
+    pub no_copy: bool,
+    /// tmpfs: size in bytes (0: the kernel's default).
+    pub tmpfs_size_bytes: i64,
+    /// tmpfs: permission bits (0: the kernel's default).
+    pub tmpfs_mode: i64,
 }

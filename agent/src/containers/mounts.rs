@@ -1,12 +1,12 @@
-//! `-v` binds and `--tmpfs` mounts: validated at create (bad specs and duplicate targets are
-//! 400s), turned into bundle mounts at start and into `docker inspect` `Mounts`. Volumes (named
-//! `-v NAME:/ctr` and anonymous) are resolved in [`super::volume_mounts`].
+//! `-v` binds, `--tmpfs` and `--mount` mounts: validated at create (bad specs and duplicate
+//! targets are 400s), turned into bundle mounts at start and into `docker inspect` `Mounts`.
+//! Volumes (named `-v NAME:/ctr` and anonymous) are resolved in [`super::volume_mounts`].
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path};
 
 use crate::error::{EngineError, Result};
-use crate::model::{HostSpec, MountPoint};
+use crate::model::{HostSpec, MountPoint, MountRequest};
 use crate::runtime::bundle::BundleMount;
 use crate::volumes::validate_name;
 
@@ -17,6 +17,8 @@ pub(crate) enum BindSource {
     Host(String),
     /// A named volume (created on first use).
     Volume(String),
+    /// A new anonymous volume (`--mount type=volume` without a source).
+    Anonymous,
 }
 
 /// One parsed `SOURCE:CTR[:MODE]` bind.
@@ -107,13 +109,115 @@ pub(crate) fn parse_bind(raw: &str) -> Result<Bind> {
     })
 }
 
+fn mount_error(m: &MountRequest, why: &str) -> EngineError {
+    EngineError::InvalidArgument(format!(
+        "invalid mount config for type \"{}\": {why}",
+        m.kind
+    ))
+}
+
+/// A `--mount` of type bind or volume as a [`Bind`]; `None` for tmpfs.
+fn bind_of_mount(m: &MountRequest) -> Result<Option<Bind>> {
+    if !m.target.starts_with('/')
+        || Path::new(&m.target)
+            .components()
+            .any(|c| c == Component::ParentDir)
+    {
+        return Err(mount_error(
+            m,
+            &format!(
+                "invalid mount path: '{}' mount path must be absolute",
+                m.target
+            ),
+        ));
+    }
+    let destination = clean_path(&m.target);
+    let source = match m.kind.as_str() {
+        "bind" => {
+            if !m.source.starts_with('/') {
+                return Err(mount_error(
+                    m,
+                    &format!(
+                        "invalid mount path: '{}' mount path must be absolute",
+                        m.source
+                    ),
+                ));
+            }
+            if !Path::new(&m.source).exists() {
+                return Err(mount_error(
+                    m,
+                    &format!("bind source path does not exist: {}", m.source),
+                ));
+            }
+            BindSource::Host(m.source.clone())
+        }
+        "volume" if m.source.is_empty() => BindSource::Anonymous,
+        "volume" => {
+            validate_name(&m.source)?;
+            BindSource::Volume(m.source.clone())
+        }
+        "tmpfs" => {
+            if !m.source.is_empty() {
+                return Err(mount_error(m, "source must not be specified"));
+            }
+            return Ok(None);
+        }
+        other => {
+            return Err(EngineError::InvalidArgument(format!(
+                "mount type \"{other}\" is not supported"
+            )))
+        }
+    };
+    Ok(Some(Bind {
+        source,
+        destination,
+        read_only: m.read_only,
+        mode: String::new(),
+        no_copy: m.no_copy,
+    }))
+}
+
+/// Every bind of `host`: `-v` specs, then `--mount` binds and volumes.
+pub(crate) fn binds(host: &HostSpec) -> Result<Vec<Bind>> {
+    let mut out = Vec::new();
+    for raw in &host.binds {
+        out.push(parse_bind(raw)?);
+    }
+    for m in &host.mounts {
+        out.extend(bind_of_mount(m)?);
+    }
+    Ok(out)
+}
+
+/// Every tmpfs of `host` as (destination, mount options): `--tmpfs`, then `--mount type=tmpfs`.
+pub(crate) fn tmpfs_mounts(host: &HostSpec) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = host
+        .tmpfs
+        .iter()
+        .map(|(d, o)| (d.clone(), o.clone()))
+        .collect();
+    for m in host.mounts.iter().filter(|m| m.kind == "tmpfs") {
+        let mut options = Vec::new();
+        if m.tmpfs_size_bytes > 0 {
+            options.push(format!("size={}", m.tmpfs_size_bytes));
+        }
+        if m.tmpfs_mode > 0 {
+            options.push(format!("mode={:o}", m.tmpfs_mode));
+        }
+        if m.read_only {
+            options.push("ro".to_string());
+        }
+        out.push((clean_path(&m.target), options.join(",")));
+    }
+    out
+}
+
 /// Check every bind and tmpfs of `host` (at create, so errors come early). Two mounts on one
 /// target are refused with Docker's `Duplicate mount point: /x` rather than one silently
 /// replacing the other.
 pub(crate) fn validate(host: &HostSpec) -> Result<()> {
     let mut targets = BTreeSet::new();
-    for raw in &host.binds {
-        let bind = parse_bind(raw)?;
+    for bind in binds(host)? {
         if !targets.insert(bind.destination.clone()) {
             return Err(EngineError::InvalidArgument(format!(
                 "Duplicate mount point: {}",
@@ -121,13 +225,13 @@ pub(crate) fn validate(host: &HostSpec) -> Result<()> {
             )));
         }
     }
-    for destination in host.tmpfs.keys() {
+    for (destination, _) in tmpfs_mounts(host) {
         if !destination.starts_with('/') {
             return Err(EngineError::InvalidArgument(format!(
                 "invalid tmpfs destination {destination:?}: mount path must be absolute"
             )));
         }
-        let cleaned = clean_path(destination);
+        let cleaned = clean_path(&destination);
         if !targets.insert(cleaned.clone()) {
             return Err(EngineError::InvalidArgument(format!(
                 "Duplicate mount point: {cleaned}"
@@ -139,13 +243,11 @@ pub(crate) fn validate(host: &HostSpec) -> Result<()> {
 
 /// The destinations of `host`'s binds and tmpfs mounts (cleaned).
 pub(crate) fn explicit_targets(host: &HostSpec) -> BTreeSet<String> {
-    let binds = host
-        .binds
-        .iter()
-        .filter_map(|raw| parse_bind(raw).ok())
-        .map(|b| b.destination);
+    let binds = binds(host).unwrap_or_default();
     binds
-        .chain(host.tmpfs.keys().map(|d| clean_path(d)))
+        .into_iter()
+        .map(|b| b.destination)
+        .chain(tmpfs_mounts(host).into_iter().map(|(d, _)| clean_path(&d)))
         .collect()
 }
 
@@ -153,14 +255,16 @@ pub(crate) fn explicit_targets(host: &HostSpec) -> BTreeSet<String> {
 /// directories, as Docker does for `-v`. (Volumes come from [`super::volume_mounts`].)
 pub(crate) fn bundle_mounts(host: &HostSpec) -> Result<Vec<BundleMount>> {
     let mut out = Vec::new();
-    for raw in &host.binds {
-        let bind = parse_bind(raw)?;
+    for bind in binds(host)? {
         let BindSource::Host(source) = bind.source else {
             continue;
         };
         if !Path::new(&source).exists() {
             std::fs::create_dir_all(&source).map_err(|e| {
-                EngineError::io(format!("creating bind source {source} for {raw}"), e)
+                EngineError::io(
+                    format!("creating bind source {source} for {}", bind.destination),
+                    e,
+                )
             })?;
         }
         out.push(BundleMount {
@@ -174,7 +278,7 @@ pub(crate) fn bundle_mounts(host: &HostSpec) -> Result<Vec<BundleMount>> {
             ],
         });
     }
-    for (destination, options) in &host.tmpfs {
+    for (destination, options) in tmpfs_mounts(host) {
         let mut opts = vec![
             "nosuid".to_string(),
             "nodev".to_string(),
@@ -187,7 +291,7 @@ pub(crate) fn bundle_mounts(host: &HostSpec) -> Result<Vec<BundleMount>> {
                 .map(str::to_string),
         );
         out.push(BundleMount {
-            destination: destination.clone(),
+            destination,
             kind: "tmpfs".to_string(),
             source: "tmpfs".to_string(),
             options: opts,
@@ -199,14 +303,14 @@ pub(crate) fn bundle_mounts(host: &HostSpec) -> Result<Vec<BundleMount>> {
 /// `docker inspect` `Mounts` of the host-path binds and tmpfs mounts.
 pub(crate) fn mount_points(host: &HostSpec) -> Vec<MountPoint> {
     let mut out = Vec::new();
-    for raw in &host.binds {
-        if let Ok(Bind {
+    for bind in binds(host).unwrap_or_default() {
+        if let Bind {
             source: BindSource::Host(source),
             destination,
             read_only,
             mode,
             ..
-        }) = parse_bind(raw)
+        } = bind
         {
             out.push(MountPoint {
                 kind: "bind".to_string(),
@@ -218,12 +322,12 @@ pub(crate) fn mount_points(host: &HostSpec) -> Vec<MountPoint> {
             });
         }
     }
-    for destination in host.tmpfs.keys() {
+    for (destination, _) in tmpfs_mounts(host) {
         out.push(MountPoint {
             kind: "tmpfs".to_string(),
             name: String::new(),
             source: String::new(),
-            destination: destination.clone(),
+            destination,
             mode: String::new(),
             rw: true,
         });

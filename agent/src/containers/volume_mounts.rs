@@ -58,27 +58,28 @@ fn resolve(
     anonymous_paths: &[String],
     out: &mut Vec<ContainerVolume>,
 ) -> Result<()> {
-    for raw in &host.binds {
-        let bind = mounts::parse_bind(raw)?;
-        let BindSource::Volume(name) = bind.source else {
-            continue;
+    for bind in mounts::binds(host)? {
+        let (name, anonymous) = match bind.source {
+            BindSource::Host(_) => continue,
+            BindSource::Volume(name) => (name, false),
+            BindSource::Anonymous => (String::new(), true),
         };
         let spec = VolumeCreateSpec {
-            name: name.clone(),
+            name,
             ..Default::default()
         };
-        store.create(&spec, false)?;
+        let volume = store.create(&spec, anonymous)?;
         out.push(ContainerVolume {
             destination: bind.destination,
-            volume: name,
+            volume: volume.name,
             read_only: bind.read_only,
-            mode: if bind.mode.is_empty() {
+            mode: if bind.mode.is_empty() && !anonymous {
                 "z".to_string()
             } else {
                 bind.mode
             },
             copy_data: !bind.no_copy,
-            anonymous: false,
+            anonymous,
         });
     }
     let mut taken = mounts::explicit_targets(host);

@@ -107,6 +107,12 @@ pub fn host_spec_from_wire(h: HostConfig) -> model::HostSpec {
         publish_all_ports: h.publish_all_ports.unwrap_or(false),
         dns: h.dns.unwrap_or_default(),
         extra_hosts: h.extra_hosts.unwrap_or_default(),
+        mounts: h
+            .mounts
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::mounts::mount_request)
+            .collect(),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod containers;
 pub mod exec;
 pub mod filters;
 pub mod images;
+pub mod mounts;
 pub mod network_settings;
 pub mod progress;
 pub mod stats;
