@@ -2,6 +2,7 @@
 //! of it), grown for a larger `size=`, mounted on `get` and unmounted on the last `put`.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use tracing::debug;
@@ -65,15 +66,28 @@ pub fn mount_device(fs: Filesystem, device: &str, target: &Path) -> Result<(), D
     Ok(())
 }
 
-/// Unmount `target`; not mounted is not an error.
+/// How long an unmount refused with EBUSY is retried.
+const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// Unmount `target`; not mounted is not an error. EBUSY is retried for a few seconds: a child
+/// process another thread is starting holds copies of open descriptors until its `exec`.
 pub fn unmount(target: &Path) -> Result<(), DriverError> {
-    match umount2(target, MntFlags::empty()) {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
-        Err(e) => Err(DriverError::io(
-            format!("unmounting {}", target.display()),
-            std::io::Error::from(e),
-        )),
+    let deadline = Instant::now() + BUSY_RETRY_FOR;
+    loop {
+        match umount2(target, MntFlags::empty()) {
+            Ok(()) => return Ok(()),
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => return Ok(()),
+            Err(nix::errno::Errno::EBUSY) if Instant::now() < deadline => {
+                debug!(target = %target.display(), "busy, trying the unmount again");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(DriverError::io(
+                    format!("unmounting {}", target.display()),
+                    std::io::Error::from(e),
+                ))
+            }
+        }
     }
 }
 
