@@ -3,8 +3,8 @@
 //! `docker history` shows the new row; `docker export` | tar lists the tree; `docker import`
 //! (plain file, and gzip on stdin with `--change`) gives runnable images; `docker save` writes a
 //! docker-archive whose layer blobs hash to the image's RootFS diff ids, that skopeo accepts and
-//! that a second daemon loads and runs. Saving an image whose layers the driver cannot
-//! reproduce byte for byte fails with a message that says so.
+//! that a second daemon loads and runs. An image loaded from another tool's archive is saved
+//! too (from its layers' tar-split records; `e2e_save_loaded` checks those archives in depth).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -296,13 +296,10 @@ fn commit_export_import_save_round_trip() -> Result<()> {
     let id2 = d2.docker_ok(["image", "inspect", "--format", "{{.Id}}", imported])?;
     ensure!(id1 == id2, "same image id on both daemons: {id1} vs {id2}");
 
-    // An image whose layer tar came from another tool cannot be reproduced: said clearly.
-    let refused = d.docker(["save", "-o", path_str(&work.path().join("no.tar"))?, BASE]);
-    ensure!(
-        refused.code() != 0 && refused.stderr_text().contains("does not reproduce"),
-        "saving a loaded image the driver cannot reproduce fails clearly: {}",
-        refused.describe()
-    );
+    // An image whose layer tars came from another tool is saved from its tar-split records.
+    let base_saved = work.path().join("base-saved.tar");
+    d.docker(["save", "-o", path_str(&base_saved)?, BASE])
+        .ok("saving an image loaded from another tool's archive")?;
 
     // A running container is committed (frozen while read) and keeps running afterwards.
     d.docker_ok([
