@@ -190,7 +190,7 @@ fn tty_resize_ctrl_c_detach_and_attach_overlay2() -> Result<()> {
     wait_for(
         "sleep 600 to run under the container's shell",
         WAIT,
-        || Ok(child_running(shell_pid, b"sleep\0600\0").then_some(())),
+        || Ok(child_running(shell_pid, b"sleep\x00600\x00").then_some(())),
         || format!("screen:\n{}", tmux.screen().unwrap_or_default()),
     )?;
     tmux.send_keys(&["C-c"])?;

@@ -215,7 +215,7 @@ fn containers_outlive_a_killed_agent_overlay2() -> Result<()> {
     );
     let state = inspect(&d, "ticker")?["State"].clone();
     ensure!(
-        state["Status"] == "exited" && state["ExitCode"].to_string() == code.trim(),
+        state["Status"] == "exited" && state["ExitCode"] == code.trim().parse::<i64>()?,
         "inspect after stop: {state}"
     );
 
