@@ -164,15 +164,17 @@ pub fn first_light(d: &mut StrataDaemon) -> Result<()> {
         out.describe()
     );
 
-    // A missing image gives a sensible message (no registry pulls yet).
-    let missing = d.docker(["run", "--rm", "strata-test/missing:1", "true"]);
+    // A missing image is pulled; the registry it names (loopback, a port nothing listens on: tests
+    // never send traffic off this machine) cannot be reached, and the user is told so.
+    let missing = d.docker(["run", "--rm", "127.0.0.1:1/strata-test/missing:1", "true"]);
     ensure!(
         missing.code() != 0,
         "run of a missing image must fail: {}",
         missing.describe()
     );
     ensure!(
-        missing.stderr_text().contains("not supported yet"),
+        missing.stderr_text().contains("Unable to find image")
+            && missing.stderr_text().contains("127.0.0.1:1"),
         "missing image message: {}",
         missing.describe()
     );
