@@ -420,6 +420,37 @@ fn network_modes_none_host_and_container() -> Result<()> {
     );
     ensure!(endpoints(&d)? == 1, "joining a namespace leased an address");
 
+    // docker network ls / inspect of the built-in networks.
+    let ls = d.docker_ok(["network", "ls", "--format", "{{.Name}} {{.Driver}}"])?;
+    for line in ["bridge bridge", "host host", "none null"] {
+        ensure!(
+            ls.lines().any(|l| l == line),
+            "docker network ls lacks {line:?}: {ls}"
+        );
+    }
+    let bridge = inspect_json(&d, &["network", "inspect", "bridge"])?;
+    ensure!(
+        bridge["IPAM"]["Config"][0]["Subnet"] == "10.231.3.0/24",
+        "bridge IPAM: {}",
+        bridge["IPAM"]
+    );
+    let members = bridge["Containers"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    ensure!(
+        members
+            .values()
+            .any(|m| m["IPv4Address"] == format!("{pod_ip}/24").as_str()),
+        "the pod is not listed on the bridge: {members:?}"
+    );
+    let missing = d.docker(["network", "inspect", "nosuch"]);
+    ensure!(
+        !missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("not found"),
+        "network inspect of a missing network: {}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+
     let stopped = d.docker([
         "run",
         "--rm",

@@ -24,6 +24,9 @@ pub enum EngineError {
     /// Docker's wording: `get NAME: no such volume`.
     #[error("get {0}: no such volume")]
     NoSuchVolume(String),
+    /// Docker's wording: `network NAME not found`.
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -75,7 +78,8 @@ impl EngineError {
             EngineError::NoSuchImage(_)
             | EngineError::NoSuchContainer(_)
             | EngineError::NoSuchExec(_)
-            | EngineError::NoSuchVolume(_) => ErrorKind::NotFound,
+            | EngineError::NoSuchVolume(_)
+            | EngineError::NoSuchNetwork(_) => ErrorKind::NotFound,
             EngineError::Conflict(_) | EngineError::NotRunning { .. } => ErrorKind::Conflict,
             EngineError::NotModified { .. } => ErrorKind::NotModified,
             EngineError::InvalidArgument(_)

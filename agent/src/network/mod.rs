@@ -10,6 +10,7 @@ pub(crate) mod container_start;
 mod endpoints;
 mod error;
 mod hosts;
+pub mod listing;
 mod netlink;
 mod netns;
 mod ports;
@@ -161,14 +162,25 @@ impl NetworkManager {
         })
         .await?;
         let host = Netlink::host()?;
-        let cfg = veth::VethConfig {
+        let mut cfg = veth::VethConfig {
             bridge_index: bridge.index,
             address: endpoint.address,
             prefix: endpoint.prefix,
             gateway: endpoint.gateway,
             mac: veth::mac_for(endpoint.address),
         };
-        veth::create(&host, id, &netns_path, &cfg).await?;
+        if let Err(first) = veth::create(&host, id, &netns_path, &cfg).await {
+            // The bridge may have been removed and made again since it was looked up (another
+            // agent sharing the name shut down): look it up once more and retry.
+            let index = host.link_index(&self.config.bridge).await?;
+            if index == Some(bridge.index) {
+                return Err(first.into());
+            }
+            warn!(id, error = %first, "the bridge changed under the agent; setting it up again");
+            *self.bridge.lock().await = None;
+            cfg.bridge_index = self.bridge().await?.index;
+            veth::create(&host, id, &netns_path, &cfg).await?;
+        }
         if !requests.is_empty() {
             let (bound, set) = proxy::start(requests, endpoint.address).await?;
             self.proxies_lock().insert(id.to_string(), set);

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod image_transfer;
 pub mod images;
 pub mod metrics;
+pub mod networks;
 pub mod pull_push;
 pub mod stats;
 pub mod lifecycle;
@@ -32,6 +33,7 @@ pub fn router(engine: Engine) -> Router {
         .merge(metrics::routes())
         .merge(stats::routes())
         .merge(volumes::routes())
+        .merge(networks::routes())
         .merge(pull_push::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             engine.clone(),

@@ -135,3 +135,53 @@ mod tests {
         assert_eq!(ns["Networks"]["bridge"]["Gateway"], "172.28.0.1");
     }
 }
+
+/// A network as `GET /networks/{id}` answers it.
+pub fn network(n: &strata_agent::network::listing::NetworkInfo) -> Value {
+    let config: Vec<Value> = match (&n.subnet, &n.gateway) {
+        (Some(subnet), Some(gateway)) => vec![json!({"Subnet": subnet, "Gateway": gateway})],
+        _ => Vec::new(),
+    };
+    let containers: serde_json::Map<String, Value> = n
+        .containers
+        .iter()
+        .map(|c| {
+            (
+                c.id.clone(),
+                json!({
+                    "Name": c.name,
+                    "EndpointID": c.endpoint_id,
+                    "MacAddress": c.mac_address,
+                    "IPv4Address": c.ipv4_address,
+                    "IPv6Address": "",
+                }),
+            )
+        })
+        .collect();
+    let mut options = serde_json::Map::new();
+    if let Some(device) = &n.bridge_device {
+        options.insert("com.docker.network.bridge.name".into(), json!(device));
+        options.insert(
+            "com.docker.network.bridge.default_bridge".into(),
+            json!("true"),
+        );
+    }
+    json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": "0001-01-01T00:00:00Z",
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv4": true,
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": null, "Config": config},
+        "Internal": false,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": options,
+        "Labels": {},
+    })
+}
