@@ -610,3 +610,55 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .trim_start_matches("sha256:")
         .to_string()
 }
+
+#[test]
+fn a_loaded_image_pushes_and_pulls_back_identical() -> Result<()> {
+    let registry = TestRegistry::start()?;
+    let dir = tempfile::tempdir()?;
+    let archive = dir.path().join("local.tar");
+    let name = format!("{}/strata-test/local:3", registry.addr());
+    let built = TestImage::busybox(&name)
+        .random_layers(3, 256 * 1024)
+        .seed(11)
+        .compression(Compression::Gzip)
+        .build_docker_archive(&archive)?;
+    let d = StrataDaemon::start(strata_bin(), DRIVER)?;
+    d.docker_ok(["load", "-i", path_str(&archive)?])?;
+
+    let out = d.docker_ok(["push", &name])?;
+    ensure!(
+        out.matches("Pushed").count() == 4,
+        "every layer uploaded: {out}"
+    );
+    let digest = out
+        .lines()
+        .find_map(|l| l.split("digest: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .with_context(|| format!("push printed no digest: {out}"))?
+        .to_string();
+    let image = inspect_image(&d, &name)?;
+    let repo_digest = format!("{}/strata-test/local@{digest}", registry.addr());
+    ensure!(
+        strings(&image["RepoDigests"]).contains(&repo_digest),
+        "RepoDigests after push: {}",
+        image["RepoDigests"]
+    );
+
+    let fresh = StrataDaemon::start(strata_bin(), DRIVER)?;
+    let out = fresh.docker_ok(["pull", &name])?;
+    ensure!(out.contains(&format!("Digest: {digest}")), "{out}");
+    let image = inspect_image(&fresh, &name)?;
+    ensure!(
+        image["Id"] == built.id.as_str(),
+        "image id after the round trip: {image}"
+    );
+    ensure!(
+        layers_of(&image) == built.diff_ids,
+        "diff ids after the round trip: {image}"
+    );
+    Ok(())
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str().context("temporary path is not UTF-8")
+}

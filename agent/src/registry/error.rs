@@ -115,7 +115,7 @@ impl RegistryError {
                 registry: registry.to_string(),
                 detail: format!("{what}: {detail}"),
             },
-            E::ServerError { code, .. } if code == 404 => RegistryError::ManifestNotFound {
+            E::ServerError { code: 404, .. } => RegistryError::ManifestNotFound {
                 reference: format!("{registry}/{repository}"),
                 detail,
             },

@@ -1,8 +1,9 @@
 //! `docker push`: upload an image's layers (as gzip blobs), config and a Docker schema2
 //! manifest to a registry. A layer whose compressed blob the registry already has (known from
 //! an earlier pull or push, see [`super::blob_records`]) is not uploaded again, so pushing the
-//! same image twice gives the same manifest digest. New blobs are made from the driver's diff of
-//! the layer, held to the layer's diffID, gzip-compressed into a spool file and then uploaded.
+//! same image twice gives the same manifest digest. New blobs are made from the layer's original
+//! tar (rebuilt from its tar-split record, else the driver's diff), held to the layer's diffID,
+//! gzip-compressed into a spool file and then uploaded.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use crate::images::records as image_records;
 use crate::images::{lookup, Reference};
 use crate::layers::chain_id::chain_ids;
 use crate::layers::digest::HashingWriter;
-use crate::layers::{Digest, LayerPins};
+use crate::layers::{Digest, LayerPins, LayerRecord};
 
 const MEDIA_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const MEDIA_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
@@ -40,7 +41,7 @@ pub struct PushOutcome {
 /// One local layer to push.
 struct LocalLayer {
     diff_id: Digest,
-    cache_id: strata_drivers::LayerId,
+    record: LayerRecord,
 }
 
 /// The normalized references a `POST /images/{name}/push?tag=` pushes: the one tag, or every
@@ -198,7 +199,7 @@ fn local_image(
         let record = engine.inner.layers.pin_existing(pins, &chain)?;
         layers.push(LocalLayer {
             diff_id: diff_id.clone(),
-            cache_id: record.cache_id,
+            record,
         });
     }
     Ok((config, layers))
@@ -315,52 +316,84 @@ impl Drop for SpooledBlob {
     }
 }
 
-/// Gzip the driver's diff of `layer` into a spool file, holding the diff to its diffID.
+/// Gzip the layer's original tar (rebuilt from its tar-split record, or else the driver's diff)
+/// into a spool file, holding it to the layer's diffID.
 async fn compress_layer(engine: &Engine, layer: &LocalLayer) -> Result<SpooledBlob> {
     let worker = engine.clone();
-    let (diff_id, cache_id) = (layer.diff_id.clone(), layer.cache_id.clone());
+    let record = layer.record.clone();
     tokio::task::spawn_blocking(move || {
-        let dir = worker.inner.images.tmp_root().join("push");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
-        let path = dir.join(format!(
-            "{}-{}",
-            diff_id.hex(),
-            hex::encode(rand::random::<[u8; 6]>())
-        ));
-        let file = std::fs::File::create(&path)
-            .map_err(|e| EngineError::io(format!("creating {}", path.display()), e))?;
-        let mut spooled = SpooledBlob {
-            path,
-            digest: diff_id.clone(),
-            size: 0,
-        };
-        let compressed = HashingWriter::new(std::io::BufWriter::new(file));
-        let gzip = flate2::write::GzEncoder::new(compressed, flate2::Compression::default());
-        let mut plain = HashingWriter::new(gzip);
-        worker.inner.driver.diff(&cache_id, &mut plain)?;
-        let (actual, _, gzip) = plain.finish();
-        if actual != diff_id {
+        let layers = &worker.inner.layers;
+        let mut had_split = false;
+        let from_split = gzip_spool(&worker, &record.diff_id, |out| {
+            had_split = layers.write_original_tar(&record, out)?;
+            Ok(())
+        });
+        match from_split {
+            Ok((spooled, actual)) if had_split && actual == record.diff_id => return Ok(spooled),
+            Ok((_, actual)) if had_split => tracing::warn!(chain_id = %record.chain_id,
+                expected = %record.diff_id, actual = %actual,
+                "the layer's tar-split record does not rebuild its tar; trying the driver's diff"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(chain_id = %record.chain_id, error = %e,
+                "rebuilding the layer's tar from its tar-split record failed; trying the driver's diff"),
+        }
+        let driver = &worker.inner.driver;
+        let (spooled, actual) = gzip_spool(&worker, &record.diff_id, |out| {
+            driver.diff(&record.cache_id, out)?;
+            Ok(())
+        })?;
+        if actual != record.diff_id {
             return Err(EngineError::DigestMismatch {
                 what: format!(
-                    "layer {diff_id}: the {} driver's diff does not reproduce it",
-                    worker.inner.driver.name()
+                    "layer {}: it has no tar-split record and the {} driver's diff does not reproduce it",
+                    record.diff_id,
+                    driver.name()
                 ),
-                expected: diff_id.to_string(),
+                expected: record.diff_id.to_string(),
                 actual: actual.to_string(),
             });
         }
-        let compressed = gzip
-            .finish()
-            .map_err(|e| EngineError::io(format!("compressing layer {diff_id}"), e))?;
-        let (digest, size, mut writer) = compressed.finish();
-        writer
-            .flush()
-            .map_err(|e| EngineError::io(format!("writing {}", spooled.path.display()), e))?;
-        spooled.digest = digest;
-        spooled.size = size;
         Ok(spooled)
     })
     .await
     .map_err(|e| EngineError::Internal(format!("compressing task: {e}")))?
+}
+
+/// Gzip what `write` produces into a new spool file; returns it and the digest of the
+/// uncompressed bytes.
+fn gzip_spool(
+    engine: &Engine,
+    diff_id: &Digest,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<(SpooledBlob, Digest)> {
+    let dir = engine.inner.images.tmp_root().join("push");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
+    let path = dir.join(format!(
+        "{}-{}",
+        diff_id.hex(),
+        hex::encode(rand::random::<[u8; 6]>())
+    ));
+    let file = std::fs::File::create(&path)
+        .map_err(|e| EngineError::io(format!("creating {}", path.display()), e))?;
+    let mut spooled = SpooledBlob {
+        path,
+        digest: diff_id.clone(),
+        size: 0,
+    };
+    let compressed = HashingWriter::new(std::io::BufWriter::new(file));
+    let gzip = flate2::write::GzEncoder::new(compressed, flate2::Compression::default());
+    let mut plain = HashingWriter::new(gzip);
+    write(&mut plain)?;
+    let (actual, _, gzip) = plain.finish();
+    let compressed = gzip
+        .finish()
+        .map_err(|e| EngineError::io(format!("compressing layer {diff_id}"), e))?;
+    let (digest, size, mut writer) = compressed.finish();
+    writer
+        .flush()
+        .map_err(|e| EngineError::io(format!("writing {}", spooled.path.display()), e))?;
+    spooled.digest = digest;
+    spooled.size = size;
+    Ok((spooled, actual))
 }
