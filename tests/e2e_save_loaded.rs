@@ -5,6 +5,8 @@
 //! and a second daemon loads it (same image id) and runs it. Without its record such a layer is
 //! refused clearly. Split files go with their layers (`docker rmi`) and crash leftovers go at
 //! start.
+//! Layers made by `docker import` (of a GNU-format tar written by GNU tar) and `docker commit`
+//! get records too and save to blobs that hash to their diff ids.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -208,4 +210,111 @@ fn save_of_a_loaded_image_on_overlay2() -> Result<()> {
 #[test]
 fn save_of_a_loaded_image_on_vfs() -> Result<()> {
     save_loaded_image("vfs")
+}
+
+/// A rootfs tar written by GNU tar (GNU format: long names as `././@LongLink`, hard links,
+/// symlinks, an empty file, a file of exactly 1024 bytes).
+fn gnu_tar_rootfs(work: &Path) -> Result<std::path::PathBuf> {
+    let root = work.join("rootfs");
+    let deep = root.join("deep").join("x".repeat(90)).join("y".repeat(90));
+    std::fs::create_dir_all(&deep)?;
+    std::fs::write(deep.join("long-named-file"), b"from gnu tar\n")?;
+    std::fs::write(root.join("empty"), b"")?;
+    std::fs::write(root.join("kib"), vec![b'k'; 1024])?;
+    std::fs::write(root.join("target"), b"linked\n")?;
+    std::fs::hard_link(root.join("target"), root.join("hard"))?;
+    std::os::unix::fs::symlink("target", root.join("sym"))?;
+    let tar = work.join("gnu.tar");
+    host_tool(
+        "tar",
+        &[
+            "--format=gnu",
+            "-C",
+            path_str(&root)?,
+            "-cf",
+            path_str(&tar)?,
+            ".",
+        ],
+    )?;
+    Ok(tar)
+}
+
+fn chain_hex(d: &StrataDaemon, image: &str) -> Result<Vec<String>> {
+    let inspected: Value = serde_json::from_str(&d.docker_ok(["image", "inspect", image])?)?;
+    let diff_ids: Vec<String> = serde_json::from_value(inspected[0]["RootFS"]["Layers"].clone())?;
+    Ok(strata_test_support::image_builder::chain_ids(&diff_ids)
+        .into_iter()
+        .map(|c| c.trim_start_matches("sha256:").to_string())
+        .collect())
+}
+
+/// Layers made by `docker import` (of a GNU tar) and `docker commit` get tar-split records too,
+/// and their saved blobs hash to their diff ids.
+fn save_of_import_and_commit(driver: &str) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let d = StrataDaemon::start(strata_bin(), driver)?;
+    let imported = "strata-test/gnu-import:1";
+    let tar = gnu_tar_rootfs(work.path())?;
+    d.docker_ok(["import", path_str(&tar)?, imported])?;
+
+    let base_archive = work.path().join("base.tar");
+    TestImage::busybox(TAG).build_docker_archive(&base_archive)?;
+    d.docker_ok(["load", "-i", path_str(&base_archive)?])?;
+    d.docker_ok([
+        "run",
+        "--name",
+        "src",
+        TAG,
+        "sh",
+        "-c",
+        "echo committed > /c && rm /etc/group",
+    ])?;
+    let committed = "strata-test/committed-split:1";
+    d.docker_ok(["commit", "src", committed])?;
+
+    for image in [imported, committed] {
+        let top = chain_hex(&d, image)?
+            .pop()
+            .context("image without layers")?;
+        let split = d.data_root().join("layers").join(&top).join("tar-split");
+        ensure!(
+            split.is_file(),
+            "the top layer of {image} has a tar-split file at {}",
+            split.display()
+        );
+        let saved = work.path().join("saved.tar");
+        d.docker(["save", "-o", path_str(&saved)?, image])
+            .ok(&format!("docker save {image}"))?;
+        let manifest: Value = serde_json::from_slice(&tar_member(&saved, "manifest.json")?)?;
+        let layer_names: Vec<String> = serde_json::from_value(manifest[0]["Layers"].clone())?;
+        let inspected: Value = serde_json::from_str(&d.docker_ok(["image", "inspect", image])?)?;
+        let diff_ids: Vec<String> =
+            serde_json::from_value(inspected[0]["RootFS"]["Layers"].clone())?;
+        ensure!(layer_names.len() == diff_ids.len(), "{layer_names:?}");
+        for (name, diff_id) in layer_names.iter().zip(&diff_ids) {
+            let actual = sha256_of_member(&saved, name)?;
+            ensure!(
+                &actual == diff_id,
+                "{image}: saved layer {name} hashes to {actual}, diff id {diff_id}"
+            );
+        }
+    }
+    // The imported layer is GNU tar's own tar, byte for byte.
+    let import_diff = chain_hex(&d, imported)?;
+    let original = host_tool("sha256sum", &[path_str(&tar)?])?;
+    ensure!(
+        String::from_utf8_lossy(&original).starts_with(&import_diff[0]),
+        "the imported layer's diff id is GNU tar's file digest"
+    );
+    Ok(())
+}
+
+#[test]
+fn save_of_import_and_commit_on_overlay2() -> Result<()> {
+    save_of_import_and_commit("overlay2")
+}
+
+#[test]
+fn save_of_import_and_commit_on_vfs() -> Result<()> {
+    save_of_import_and_commit("vfs")
 }
