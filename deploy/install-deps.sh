@@ -15,7 +15,7 @@ fi
 packages=(
   runc tini busybox-static
   btrfs-progs zfs-fuse
-  sqlite3 jq curl util-linux iproute2 procps psmisc prometheus docker-registry skopeo
+  sqlite3 jq curl util-linux tmux iproute2 procps psmisc prometheus docker-registry skopeo
   build-essential pkg-config
 )
 
