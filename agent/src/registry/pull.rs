@@ -269,11 +269,13 @@ fn start_downloads(
             let (descriptor, digest) = (layer.descriptor.clone(), layer.blob_digest.clone());
             let (cache, progress) = (cache.to_path_buf(), progress.clone());
             Some(tokio::spawn(async move {
+                if slots.available_permits() == 0 {
+                    progress.layer(digest.short(), "Waiting");
+                }
                 let _slot = slots
                     .acquire_owned()
                     .await
                     .map_err(|e| EngineError::Internal(format!("download slots: {e}")))?;
-                progress.layer(digest.short(), "Waiting");
                 fetch_layer(&remote, &image_ref, &descriptor, &digest, &cache, &progress).await
             }))
         })

@@ -84,8 +84,13 @@ pub async fn push(
     progress: &ProgressSink,
 ) -> Result<PushOutcome> {
     let tag = reference.tag().unwrap_or("latest").to_string();
-    let mut pins = engine.inner.layers.pins();
-    let (config, layers) = local_image(engine, &mut pins, reference)?;
+    let (worker, wanted) = (engine.clone(), reference.clone());
+    let (pins, config, layers) = tokio::task::spawn_blocking(move || {
+        let mut pins = worker.inner.layers.pins();
+        local_image(&worker, &mut pins, &wanted).map(|(config, layers)| (pins, config, layers))
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("image lookup task: {e}")))??;
     let remote = Remote::new(
         reference,
         &engine.inner.config.insecure_registries,
