@@ -282,3 +282,62 @@ fn the_recorder_publishes_under_the_chain_id_and_cleans_up() {
     store.remove_orphans(&Default::default()).unwrap();
     assert!(names(&root.path().join("layers")).is_empty());
 }
+
+#[test]
+fn pax_size_and_base256_sizes_are_read_as_the_unpacker_reads_them() {
+    let mut b = tar::Builder::new(Vec::new());
+    // The header says 0 bytes, the PAX record says 600: the content is 600 bytes.
+    b.append_pax_extensions([("size", &b"600"[..])]).unwrap();
+    let mut h = header(tar::EntryType::Regular, 0, 0o644);
+    h.set_path("pax-sized").unwrap();
+    h.set_cksum();
+    b.append(&h, std::io::empty()).unwrap();
+    let mut tar = b.get_ref().clone(); // without the end blocks `into_inner` adds
+    tar.extend_from_slice(&[b'p'; 600]);
+    tar.extend_from_slice(&[0u8; 424]); // padding to 1024
+                                        // A size in base-256 (binary) form.
+    let mut h = header(tar::EntryType::Regular, 0, 0o644);
+    h.set_path("binary-sized").unwrap();
+    let field = &mut h.as_old_mut().size;
+    *field = [0u8; 12];
+    field[0] = 0x80;
+    field[10] = 0x02; // 512 + 7
+    field[11] = 0x07;
+    h.set_cksum();
+    tar.extend_from_slice(h.as_bytes());
+    tar.extend_from_slice(&[b'b'; 519]);
+    tar.extend_from_slice(&[0u8; 505]);
+    tar.extend_from_slice(&[0u8; 1024]);
+
+    let tree = tempfile::tempdir().unwrap();
+    let (split, scanner) = record(&tar, tree.path());
+    assert_eq!(scanner.gave_up(), None);
+    assert_eq!(
+        std::fs::read(tree.path().join("pax-sized")).unwrap().len(),
+        600
+    );
+    assert_eq!(
+        std::fs::read(tree.path().join("binary-sized"))
+            .unwrap()
+            .len(),
+        519
+    );
+    let files: Vec<Segment> = segments(&split)
+        .into_iter()
+        .filter(|s| matches!(s, Segment::File { .. }))
+        .collect();
+    assert_eq!(
+        files,
+        vec![
+            Segment::File {
+                path: "pax-sized".into(),
+                size: 600
+            },
+            Segment::File {
+                path: "binary-sized".into(),
+                size: 519
+            },
+        ]
+    );
+    assert_eq!(rebuild(&split, tree.path()), tar);
+}
