@@ -524,8 +524,9 @@ fn init_reaps_zombies_that_a_plain_pid1_leaves() -> Result<()> {
         },
     )?;
     ensure!(
-        zombies == 3,
-        "expected 3 zombies without --init, saw {zombies}"
+        (3..=6).contains(&zombies),
+        "expected 3 to 6 zombies without --init (3 orphans, plus subshells that outlived the \
+         exec), saw {zombies}"
     );
 
     d.docker_ok([
