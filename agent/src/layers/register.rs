@@ -156,7 +156,7 @@ impl LayerStore {
         V: FnOnce(R) -> Result<()>,
     {
         let mut blob = open()?;
-        let size = {
+        let unpacked = {
             let (_compression, decompressed) = decompressing_reader(&mut blob)
                 .map_err(|e| EngineError::InvalidArchive(format!("layer {label}: reading: {e}")))?;
             let mut recorder = self.splits.recorder(decompressed);
@@ -183,7 +183,7 @@ impl LayerStore {
             (size, recorder.finish())
         };
         verify(blob)?;
-        Ok(size)
+        Ok(unpacked)
     }
 }
 

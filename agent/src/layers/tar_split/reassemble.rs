@@ -94,11 +94,13 @@ pub struct MountedLayer<'a> {
 }
 
 impl<'a> MountedLayer<'a> {
+    /// `get` the layer's tree.
     pub fn get(driver: &'a dyn GraphDriver, id: &'a LayerId) -> Result<Self, TarSplitError> {
         let path = driver.get(id)?;
         Ok(MountedLayer { driver, id, path })
     }
 
+    /// Where the layer's tree is.
     pub fn path(&self) -> &Path {
         &self.path
     }

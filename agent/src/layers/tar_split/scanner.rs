@@ -81,6 +81,7 @@ impl Default for TarScanner {
 }
 
 impl TarScanner {
+    /// A scanner at the start of a tar stream.
     pub fn new() -> Self {
         TarScanner {
             state: header_state(),
@@ -146,9 +147,7 @@ impl TarScanner {
                         if let Some((kind, data)) = extension.take() {
                             self.on_extension(kind, data);
                         }
-                        if !matches!(self.state, State::Raw) {
-                            self.state = pad_state(pad);
-                        }
+                        self.state = pad_state(pad);
                     }
                 }
                 State::Pad { remaining } => {
@@ -351,7 +350,7 @@ fn header_state() -> State {
 
 fn data_state(size: u64, extension: Option<(Extension, Vec<u8>)>) -> State {
     if size == 0 {
-        if let Some((_, _)) = extension {
+        if extension.is_some() {
             // An empty extension header still describes the next member (as nothing).
             return State::Data {
                 remaining: 0,
