@@ -111,7 +111,22 @@ impl TestRoot {
         let mut config = EngineConfig::with_roots(self.data_root(), self.exec_root());
         config.storage_driver = Some(self.driver.clone());
         config.shim_binary = self.strata.clone();
+        // A bridge of its own: engines of parallel tests never share addresses or a bridge.
+        config.network.bridge = self.bridge();
         config
+    }
+
+    /// This root's bridge device name (`stc` + the temporary directory's random suffix).
+    pub fn bridge(&self) -> String {
+        let name = self.dir.path().file_name().map(|n| n.to_string_lossy().into_owned());
+        let suffix: String = name
+            .unwrap_or_default()
+            .trim_start_matches("strata-ctr-")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(10)
+            .collect();
+        format!("stc{suffix}")
     }
 
     pub async fn open(&self) -> Engine {
@@ -209,6 +224,9 @@ impl Drop for TestRoot {
         }
         for m in self.mounts() {
             let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        if std::path::Path::new("/sys/class/net").join(self.bridge()).exists() {
+            let _ = Command::new("ip").args(["link", "delete", &self.bridge()]).status();
         }
     }
 }
