@@ -111,19 +111,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
+        // Watch SIGTERM and SIGINT before anything else: a signal that arrives while the engine
+        // is still opening (repair can take a while on zfs) must end in a clean shutdown, not in
+        // the default action that kills the process mid-way.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("watching SIGTERM")?;
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("watching SIGINT")?;
         let engine = strata_agent::Engine::open(config).await.context("opening the engine")?;
         tracing::info!(driver = engine.driver_name(), ?hosts, "strata serving");
-        let shutdown = async {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot watch SIGTERM");
-                    return std::future::pending().await;
-                }
-            };
+        let shutdown = async move {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
             }
         };
         let metrics_listener = match args.metrics_addr.trim() {
