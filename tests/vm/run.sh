@@ -63,13 +63,13 @@ kernel=$(kernel_with_dm) || { log "no kernel with dm-thin-pool in /boot after in
 log "kernel $kernel"
 
 log "building the test binary"
-binary=$(cd "$repo" && cargo test -p strata-drivers --test conformance_devicemapper --no-run \
+binary=$(cd "$repo" && cargo test -p strata-drivers --features devicemapper-guest --test conformance_devicemapper --no-run \
     --message-format=json 2>/dev/null |
     jq -r 'select(.reason == "compiler-artifact" and .profile.test == true
                   and .target.name == "conformance_devicemapper") | .executable' | tail -n1)
 if [ -z "$binary" ] || [ ! -x "$binary" ]; then
     log "cargo did not produce the conformance_devicemapper test binary; build output:"
-    (cd "$repo" && cargo test -p strata-drivers --test conformance_devicemapper --no-run) >&2 || true
+    (cd "$repo" && cargo test -p strata-drivers --features devicemapper-guest --test conformance_devicemapper --no-run) >&2 || true
     exit 1
 fi
 log "test binary $binary"
