@@ -56,6 +56,28 @@ impl Params {
         self.get(key).filter(|v| !v.is_empty())
     }
 
+    /// A timeout in whole seconds (`t=` of stop and restart); `None` when absent or empty.
+    pub fn seconds(&self, key: &str, what: &str) -> Result<Option<i64>, ApiError> {
+        match self.non_empty(key) {
+            None => Ok(None),
+            Some(t) => t.parse::<i64>().map(Some).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "invalid {what} {key}={t:?}: expected whole seconds"
+                ))
+            }),
+        }
+    }
+
+    /// A terminal dimension (`h=`/`w=` of resize); absent means 0.
+    pub fn tty_dimension(&self, key: &str) -> Result<u16, ApiError> {
+        let raw = self.get(key).unwrap_or("0");
+        raw.parse::<u16>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "invalid tty size {key}={raw:?}: expected 0 to 65535"
+            ))
+        })
+    }
+
     /// Docker's boolean query values: absent, empty, `0`, `no`, `false` and `none` are false;
     /// anything else is true.
     pub fn flag(&self, key: &str) -> bool {

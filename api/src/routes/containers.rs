@@ -121,14 +121,7 @@ async fn stop(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let timeout = match params.non_empty("t") {
-        None => None,
-        Some(t) => Some(t.parse::<i64>().map_err(|_| {
-            ApiError::BadRequest(format!(
-                "invalid stop timeout t={t:?}: expected whole seconds"
-            ))
-        })?),
-    };
+    let timeout = params.seconds("t", "stop timeout")?;
     engine.stop_container(&id, timeout).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -139,16 +132,8 @@ async fn resize(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let dimension = |key: &str| -> ApiResult<u16> {
-        let raw = params.get(key).unwrap_or("0");
-        raw.parse::<u16>().map_err(|_| {
-            ApiError::BadRequest(format!(
-                "invalid tty size {key}={raw:?}: expected 0 to 65535"
-            ))
-        })
-    };
     engine
-        .resize_container(&id, dimension("h")?, dimension("w")?)
+        .resize_container(&id, params.tty_dimension("h")?, params.tty_dimension("w")?)
         .await?;
     Ok(StatusCode::OK)
 }
@@ -167,8 +152,9 @@ async fn list(State(engine): State<Engine>, params: Params) -> ApiResult<Respons
 /// `GET /containers/{id}/json`.
 async fn inspect(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult<Response> {
     let details = engine.inspect_container(&id).await?;
-    let mut doc = serde_json::to_value(wire::containers::inspect(&details))
-        .map_err(|e| strata_agent::EngineError::Internal(format!("encoding inspect of {id}: {e}")))?;
+    let mut doc = serde_json::to_value(wire::containers::inspect(&details)).map_err(|e| {
+        strata_agent::EngineError::Internal(format!("encoding inspect of {id}: {e}"))
+    })?;
     wire::network_settings::add_top_level_fields(&mut doc, &details.network_settings);
     Ok(Json(doc).into_response())
 }

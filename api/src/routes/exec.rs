@@ -93,16 +93,8 @@ async fn resize(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let dimension = |key: &str| -> ApiResult<u16> {
-        let raw = params.get(key).unwrap_or("0");
-        raw.parse::<u16>().map_err(|_| {
-            ApiError::BadRequest(format!(
-                "invalid tty size {key}={raw:?}: expected 0 to 65535"
-            ))
-        })
-    };
     engine
-        .resize_exec(&id, dimension("h")?, dimension("w")?)
+        .resize_exec(&id, params.tty_dimension("h")?, params.tty_dimension("w")?)
         .await?;
     Ok(StatusCode::OK)
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use strata_agent::containers::logs::{parse_log_time, parse_tail, LogOptions};
 use strata_agent::Engine;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::Params;
 use crate::{hijack, wire};
 
@@ -72,14 +72,7 @@ async fn restart(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let timeout = match params.non_empty("t") {
-        None => None,
-        Some(t) => Some(t.parse::<i64>().map_err(|_| {
-            ApiError::BadRequest(format!(
-                "invalid restart timeout t={t:?}: expected whole seconds"
-            ))
-        })?),
-    };
+    let timeout = params.seconds("t", "restart timeout")?;
     engine.restart_container(&id, timeout).await?;
     Ok(StatusCode::NO_CONTENT)
 }
