@@ -19,9 +19,16 @@ pub enum DriverError {
     #[error("unknown storage driver {0:?}")]
     UnknownDriver(String),
     #[error("storage driver {driver} cannot work here: {reason}")]
-    Unsupported { driver: &'static str, reason: String },
+    Unsupported {
+        driver: &'static str,
+        reason: String,
+    },
     #[error("invalid storage option {key}={value}: {reason}")]
-    InvalidOption { key: String, value: String, reason: String },
+    InvalidOption {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("invalid layer archive: {0}")]
     Archive(#[from] ArchiveError),
     #[error("{context}: {source}")]
@@ -35,9 +42,27 @@ pub enum DriverError {
 }
 
 impl DriverError {
+    /// The refusal to remove `id` while `children` name it as parent.
+    pub fn has_children<C: AsRef<str>>(
+        id: &LayerId,
+        children: impl IntoIterator<Item = C>,
+    ) -> Self {
+        let children: Vec<String> = children
+            .into_iter()
+            .map(|c| c.as_ref().to_string())
+            .collect();
+        DriverError::HasChildren {
+            id: id.clone(),
+            children: children.join(", "),
+        }
+    }
+
     /// Wrap an I/O error with what was being done and where.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        DriverError::Io { context: context.into(), source }
+        DriverError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 

@@ -164,15 +164,7 @@ impl GraphDriver for BtrfsDriver {
         }
         let children = self.records.children(id)?;
         if !children.is_empty() {
-            let children = children
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(DriverError::HasChildren {
-                id: id.clone(),
-                children,
-            });
+            return Err(DriverError::has_children(id, &children));
         }
         if self.subvols.exists(id) {
             let ids = self.subvols.delete(id)?;

@@ -572,10 +572,7 @@ impl GraphDriver for DevMapperDriver {
             })
             .collect();
         if !children.is_empty() {
-            return Err(DriverError::HasChildren {
-                id: id.clone(),
-                children: children.join(", "),
-            });
+            return Err(DriverError::has_children(id, &children));
         }
         state.pool.ensure_active()?;
         self.deactivate(&state.pool, id, &record)?;

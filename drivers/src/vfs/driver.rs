@@ -189,15 +189,7 @@ impl GraphDriver for VfsDriver {
             let dir = self.require(id)?;
             let children = self.children(id)?;
             if !children.is_empty() {
-                let children = children
-                    .iter()
-                    .map(LayerId::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(DriverError::HasChildren {
-                    id: id.clone(),
-                    children,
-                });
+                return Err(DriverError::has_children(id, &children));
             }
             if counts.count(id) > 0 {
                 return Err(DriverError::Busy(id.clone()));

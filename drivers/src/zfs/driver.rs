@@ -282,10 +282,7 @@ impl GraphDriver for ZfsDriver {
             .map(|(child, _)| child.to_string())
             .collect();
         if !children.is_empty() {
-            return Err(DriverError::HasChildren {
-                id: id.clone(),
-                children: children.join(", "),
-            });
+            return Err(DriverError::has_children(id, &children));
         }
         let origin = all
             .iter()
