@@ -28,6 +28,9 @@ eval "$(bash "$here/storage/zfs.sh" up)"
 echo "== test"
 # Tests need root (mounts, namespaces, runc); they start their own daemons on temporary roots.
 log="${STRATA_TEST_LOG:-/tmp/strata-test.log}"
+# Every test binary runs under deploy/test-binary.sh: a deadline per binary, and its duration.
+triple="$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')"
+export "CARGO_TARGET_${triple}_RUNNER=$here/test-binary.sh"
 set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" | grep -v '^ *Compiling '
 status=${PIPESTATUS[0]}
@@ -36,6 +39,9 @@ set -e
 # One closing line over all test binaries, for people and for CI.
 passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+timed_out=$(grep -c '^strata-test-timeout:' "$log" || true)
 echo
-echo "strata: ${passed} passed, ${failed} failed"
+grep -E '^strata-test-(time|timeout):' "$log" | sort -t' ' -k4 -n -r | head -n 8 || true
+echo "strata: ${passed} passed, ${failed} failed, ${timed_out} test binaries timed out"
+[ "$timed_out" -eq 0 ] || status=1
 exit "$status"
