@@ -17,9 +17,10 @@ cargo build --workspace --bins --tests --locked 2>&1 | tail -n 3
 
 echo "== backing stores for the btrfs and zfs drivers"
 # Loop-mounted btrfs and a zfs-fuse pool on sparse files; torn down on exit whatever happens.
+# Each under a deadline: a wedged zfs-fuse must not hold CI until its own timeout.
 teardown() {
-  bash "$here/storage/zfs.sh" down >&2 || true
-  bash "$here/storage/btrfs.sh" down >&2 || true
+  timeout 180 bash "$here/storage/zfs.sh" down >&2 || echo "test.sh: zfs.sh down failed or timed out" >&2
+  timeout 120 bash "$here/storage/btrfs.sh" down >&2 || echo "test.sh: btrfs.sh down failed or timed out" >&2
 }
 trap teardown EXIT
 eval "$(bash "$here/storage/btrfs.sh" up)"
@@ -32,7 +33,9 @@ log="${STRATA_TEST_LOG:-/tmp/strata-test.log}"
 triple="$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')"
 export "CARGO_TARGET_${triple}_RUNNER=$here/test-binary.sh"
 set +e
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" | grep -v '^ *Compiling '
+# grep --line-buffered: a pipe would otherwise hold the last 4 KiB back from CI's log, exactly
+# the part that shows where a run stopped.
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" | grep --line-buffered -v '^ *Compiling '
 status=${PIPESTATUS[0]}
 set -e
 
