@@ -48,7 +48,20 @@ kernel_zfs() { [ -e /dev/zfs ]; }
 # Whether the zfs tools can talk to ZFS (daemon up, or kernel module loaded).
 zfs_reachable() { zpool list -H -o name >/dev/null 2>&1; }
 
-daemon_pid() { pgrep -x zfs-fuse | head -n 1 || true; }
+# A live zfs-fuse's pid. A zombie or one still exiting (state Z, or gone in a moment) is not one:
+# wait up to 10 s for such a daemon to be gone before answering.
+daemon_pid() {
+  local i pid
+  for i in $(seq 1 50); do
+    pid="$(ps -C zfs-fuse -o pid=,stat= | awk '$2 !~ /^Z/ { print $1; exit }')"
+    if [ -z "$pid" ] || zfs_reachable; then
+      echo "$pid"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "$pid"
+}
 
 start_daemon() {
   command -v zfs-fuse >/dev/null 2>&1 \
@@ -83,7 +96,33 @@ ensure_daemon() {
     return 0
   fi
   [ -z "$(daemon_pid)" ] || die "zfs-fuse is running but does not answer; not touching it"
+  clear_dead_mounts
   start_daemon
+  fresh_daemon=1
+}
+
+# Mounts under $mnt left by a zfs-fuse that died (killed with its session, say): with no daemon
+# running they can only answer ENOTCONN, and the new daemon's mounts would land on or under them.
+# Lazily unmounted shallowest first (that detaches the submounts too; a path below a dead mount
+# cannot even be looked up). Called only when no zfs-fuse runs.
+clear_dead_mounts() {
+  local p
+  while p="$(awk -v m="$mnt" '$5 == m || index($5, m "/") == 1 { print length($5) "\t" $5 }' \
+      /proc/self/mountinfo | sort -n | head -n 1 | cut -f2)" && [ -n "$p" ]; do
+    say "unmounting $p, left by a zfs-fuse that is gone"
+    umount -l "$p" || die "cannot unmount the dead mount $p"
+  done
+}
+
+# Datasets below $fsname that tests made and did not remove (their process was killed). Only
+# called right after this script started the daemon, so no test can be using them.
+destroy_leftover_datasets() {
+  local name
+  zfs list -H -r -d 1 -t filesystem -o name "$fsname" 2>/dev/null | grep -vxF -- "$fsname" \
+    | while read -r name; do
+      say "destroying $name, left by an earlier test run"
+      zfs destroy -r -f "$name" >/dev/null 2>&1 || say "warning: could not destroy $name"
+    done
 }
 
 # Whether pool $pool exists and sits on our image file.
@@ -126,10 +165,13 @@ ensure_dataset() {
   [ "$(zfs get -H -o value mounted "$fsname")" = yes ] || die "$fsname is not mounted on $mnt"
 }
 
+fresh_daemon=0
+
 up() {
   ensure_daemon
   ensure_pool
   ensure_dataset
+  [ "$fresh_daemon" -eq 0 ] || destroy_leftover_datasets
   say "ready: pool $pool on $image, dataset $fsname on $mnt"
   print_env
 }
