@@ -61,6 +61,11 @@ struct ServeArgs {
     /// /16 when a host route covers it.
     #[arg(long)]
     bip: Option<String>,
+    /// Masquerade outbound traffic of the bridges' subnets (an nftables table of this agent's
+    /// own, removed at shutdown). Off by default; `ip_forward` is never changed, only reported.
+    #[arg(long = "ip-masq", action = clap::ArgAction::Set, num_args = 0..=1,
+          default_value = "false", default_missing_value = "true")]
+    ip_masq: bool,
     /// Registry (HOST[:PORT]) to speak plain HTTP to (repeatable); localhost and 127.0.0.0/8
     /// always are, as dockerd.
     #[arg(long = "insecure-registry")]
@@ -100,6 +105,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.network = strata_agent::network::NetworkConfig {
         bridge: args.bridge.clone(),
         bip: args.bip.clone(),
+        ip_masq: args.ip_masq,
     };
     config.insecure_registries = args.insecure_registries.clone();
     config.shim_binary = std::env::current_exe().context("locating the strata binary")?;

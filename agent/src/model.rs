@@ -150,6 +150,18 @@ pub struct HostSpec {
     /// `--mount` requests (Docker's `HostConfig.Mounts`).
     #[serde(default)]
     pub mounts: Vec<MountRequest>,
+    /// Per-network endpoint requests of the create call (`NetworkingConfig.EndpointsConfig`:
+    /// `--network-alias`, `--ip`), by network name.
+    #[serde(default)]
+    pub endpoints_config: BTreeMap<String, EndpointRequest>,
+}
+
+/// What a container asks of its endpoint on one network (`--network-alias`, `--ip`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EndpointRequest {
+    pub aliases: Vec<String>,
+    /// `--ip`; empty for "any free address".
+    pub ipv4_address: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -290,6 +302,9 @@ pub struct NetworkSettingsInfo {
     pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
     /// The endpoint on the default bridge, while attached.
     pub bridge: Option<BridgeEndpoint>,
+    /// Every endpoint (default bridge and user-defined networks), primary first.
+    #[serde(default)]
+    pub networks: Vec<BridgeEndpoint>,
 }
 
 /// A container's endpoint on a bridge network (`NetworkSettings.Networks.bridge`).
@@ -303,6 +318,12 @@ pub struct BridgeEndpoint {
     pub mac_address: String,
     /// The host end of the veth pair.
     pub host_interface: String,
+    /// The network's id (`bridge` for the default bridge).
+    #[serde(default)]
+    pub network_id: String,
+    /// `--network-alias` names on this network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 /// A published port as `docker ps` lists it.

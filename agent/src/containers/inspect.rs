@@ -48,7 +48,7 @@ pub(crate) async fn inspect(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<
         driver: driver_name,
         network_settings: crate::network::network_settings(
             &rec.config.exposed_ports,
-            shared.network.endpoint(&rec.id).ok().flatten().as_ref(),
+            &shared.network.named_endpoints(&rec.id),
         ),
     })
 }

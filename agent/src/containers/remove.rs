@@ -64,7 +64,10 @@ pub(crate) async fn remove_locked(shared: &Arc<Shared>, c: &Arc<Container>) -> R
     let db = shared.db.clone();
     let id = c.id.clone();
     Shared::blocking("deleting container record", move || {
-        db.write("deleting container", |tx| record::delete(tx, &id))
+        db.write("deleting container", |tx| {
+            record::delete(tx, &id)?;
+            crate::network::forget_container(tx, &id)
+        })
     })
     .await?;
     shared.registry.remove(&c.id);

@@ -115,9 +115,13 @@ async fn launch_and_connect(
     let net = crate::network::container_start::prepare(
         &shared.network,
         &c.id,
+        &rec.name,
         &host,
         &config,
-        &c.paths.hosts_path,
+        crate::network::container_start::IdentityPaths {
+            hosts: &c.paths.hosts_path,
+            resolv_conf: &c.paths.resolv_conf_path,
+        },
         |name| {
             let other = shared.find(name).ok()?;
             let rec = other.record();

@@ -101,6 +101,58 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (network, address)
     );
     "#,
+    // 5: user-defined bridge networks; a container may have one endpoint per network (its
+    // interface eth0, eth1... in its namespace, the names the embedded DNS answers for it);
+    // networks a container was connected to (`docker network connect`) beyond its
+    // NetworkMode, kept across stop/start.
+    r#"
+    CREATE TABLE networks (
+        id           TEXT PRIMARY KEY,              -- 64 hex
+        name         TEXT NOT NULL UNIQUE,
+        driver       TEXT NOT NULL,                 -- 'bridge'
+        subnet       TEXT NOT NULL,                 -- 10.1.0.0/16
+        gateway      TEXT NOT NULL,                 -- the bridge's address
+        bridge       TEXT NOT NULL UNIQUE,          -- br-<12 hex of id>
+        options      TEXT NOT NULL,                 -- JSON object
+        labels       TEXT NOT NULL,                 -- JSON object
+        created_at   TEXT NOT NULL
+    );
+    CREATE TABLE network_endpoints_v5 (
+        container_id TEXT NOT NULL,                 -- no foreign key: repair removes orphans
+        network      TEXT NOT NULL,                 -- 'bridge' or a networks.id
+        address      TEXT NOT NULL,
+        prefix_len   INTEGER NOT NULL,
+        gateway      TEXT NOT NULL,
+        mac          TEXT NOT NULL,
+        host_veth    TEXT NOT NULL,
+        netns_path   TEXT NOT NULL,
+        ports        TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        interface    TEXT NOT NULL DEFAULT 'eth0',  -- the name inside the namespace
+        dns_names    TEXT NOT NULL DEFAULT '[]',    -- JSON: name, aliases, short id
+        aliases      TEXT NOT NULL DEFAULT '[]',    -- JSON: --network-alias
+        PRIMARY KEY (container_id, network),
+        UNIQUE (network, address)
+    );
+    INSERT INTO network_endpoints_v5 (container_id, network, address, prefix_len, gateway, mac,
+        host_veth, netns_path, ports, created_at)
+      SELECT container_id, network, address, prefix_len, gateway, mac, host_veth, netns_path,
+        ports, created_at FROM network_endpoints;
+    DROP TABLE network_endpoints;
+    ALTER TABLE network_endpoints_v5 RENAME TO network_endpoints;
+    CREATE TABLE container_networks (
+        container_id TEXT NOT NULL,
+        network_id   TEXT NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+        aliases      TEXT NOT NULL,                 -- JSON array
+        ipv4_address TEXT NOT NULL,                 -- '' or the --ip asked for
+        PRIMARY KEY (container_id, network_id)
+    );
+    "#,
+    // 6: containers stopped by hand (`docker stop`/`kill`), which restart policies leave alone
+    // (also at agent start) until the next `docker start`.
+    r#"
+    ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

@@ -37,6 +37,37 @@ pub(crate) fn with_address(
     out
 }
 
+/// Rewrite `created` for a container whose `hostname` has `addresses` (one per network,
+/// primary first): every earlier line naming the hostname (loopback or an address of a
+/// previous run) is dropped and one line per address is appended.
+pub(crate) fn with_addresses(
+    created: &str,
+    hostname: &str,
+    domainname: &str,
+    addresses: &[Ipv4Addr],
+) -> String {
+    let Some((first, rest)) = addresses.split_first() else {
+        return created.to_string();
+    };
+    let names_host = |line: &str| {
+        let mut words = line.split_whitespace();
+        let ip = words.next().unwrap_or("");
+        ip.parse::<Ipv4Addr>().is_ok()
+            && !hostname.is_empty()
+            && words.any(|w| w == hostname || w.starts_with(&format!("{hostname}.")))
+    };
+    let kept: String = created
+        .lines()
+        .filter(|l| !names_host(l) || l.split_whitespace().any(|w| w == "localhost"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut out = with_address(&kept, hostname, domainname, *first);
+    for address in rest {
+        out = format!("{out}{}", with_address("", hostname, domainname, *address));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +80,20 @@ mod tests {
         assert!(out.contains("10.1.1.1\tdb\n"));
         assert!(out.contains("172.28.0.2\tabc123\n"));
         assert!(!out.contains("127.0.0.1\tabc123"));
+    }
+
+    #[test]
+    fn every_network_address_is_listed_once() {
+        let created = "127.0.0.1\tlocalhost\n172.28.0.9\tabc123\n";
+        let out = with_addresses(
+            created,
+            "abc123",
+            "",
+            &[Ipv4Addr::new(10, 9, 0, 2), Ipv4Addr::new(10, 8, 0, 2)],
+        );
+        assert_eq!(
+            out,
+            "127.0.0.1\tlocalhost\n10.9.0.2\tabc123\n10.8.0.2\tabc123\n"
+        );
     }
 }

@@ -1,11 +1,11 @@
-//! `docker network ls` / `docker network inspect` of the networks every agent has: `bridge`
-//! (the agent's bridge device), `host` and `none`. User-defined networks are not there yet.
+//! `docker network ls` / `docker network inspect`: the networks every agent has (`bridge`, the
+//! agent's bridge device; `host`; `none`) and the user-defined ones.
 
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Result};
-use crate::network::{endpoints, DEFAULT_NETWORK};
+use crate::network::{endpoints, NetworkRecord, DEFAULT_NETWORK};
 
 /// A network as `docker network inspect` shows it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -21,6 +21,16 @@ pub struct NetworkInfo {
     /// The bridge device (`com.docker.network.bridge.name`).
     pub bridge_device: Option<String>,
     pub containers: Vec<NetworkMember>,
+    /// RFC 3339; empty for the predefined networks.
+    #[serde(default)]
+    pub created: String,
+    /// Whether this is a user-defined network.
+    #[serde(default)]
+    pub user_defined: bool,
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A container attached to a network.
@@ -47,13 +57,60 @@ impl Engine {
         for (name, _) in BUILT_IN {
             out.push(self.network(name).await?);
         }
+        let net = &self.inner.containers.shared().network;
+        for record in net.user_networks()? {
+            out.push(self.user_network_info(&record)?);
+        }
         Ok(out)
+    }
+
+    fn members(&self, network: &str) -> Result<Vec<NetworkMember>> {
+        let shared = self.inner.containers.shared();
+        let mut out = Vec::new();
+        for e in shared
+            .network
+            .db
+            .read(|conn| endpoints::on_network(conn, network))?
+        {
+            let name = shared
+                .find(&e.container_id)
+                .map(|c| c.record().name)
+                .unwrap_or_default();
+            out.push(NetworkMember {
+                id: e.container_id.clone(),
+                name,
+                ipv4_address: format!("{}/{}", e.address, e.prefix),
+                mac_address: e.mac.clone(),
+                endpoint_id: e.host_veth.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn user_network_info(&self, record: &NetworkRecord) -> Result<NetworkInfo> {
+        Ok(NetworkInfo {
+            name: record.name.clone(),
+            id: record.id.clone(),
+            driver: record.driver.clone(),
+            subnet: Some(record.cidr.subnet_string()),
+            gateway: Some(record.cidr.addr.to_string()),
+            bridge_device: Some(record.bridge.clone()),
+            containers: self.members(&record.id)?,
+            created: record.created.clone(),
+            user_defined: true,
+            options: record.options.clone(),
+            labels: record.labels.clone(),
+        })
     }
 
     /// One network by name or id (`docker network inspect`).
     pub async fn network(&self, key: &str) -> Result<NetworkInfo> {
         let Some((name, driver)) = BUILT_IN.iter().find(|(n, _)| *n == key) else {
-            return Err(EngineError::NoSuchNetwork(key.to_string()));
+            let net = &self.inner.containers.shared().network;
+            return match net.find_user_network(key)? {
+                Some(record) => self.user_network_info(&record),
+                None => Err(EngineError::NoSuchNetwork(key.to_string())),
+            };
         };
         let mut info = NetworkInfo {
             name: name.to_string(),
@@ -71,19 +128,7 @@ impl Engine {
             info.subnet = Some(bridge.bip.subnet_string());
             info.gateway = Some(bridge.bip.addr.to_string());
         }
-        for e in net.db.read(endpoints::all)? {
-            let name = shared
-                .find(&e.container_id)
-                .map(|c| c.record().name)
-                .unwrap_or_default();
-            info.containers.push(NetworkMember {
-                id: e.container_id.clone(),
-                name,
-                ipv4_address: format!("{}/{}", e.address, e.prefix),
-                mac_address: e.mac.clone(),
-                endpoint_id: e.host_veth.clone(),
-            });
-        }
+        info.containers = self.members(DEFAULT_NETWORK)?;
         Ok(info)
     }
 }

@@ -47,9 +47,13 @@ impl NetworkManager {
             }
         }
         self.remove_stray_veths(&kept).await;
-        if !kept.is_empty() {
+        if kept
+            .iter()
+            .any(|e| e.network == crate::network::DEFAULT_NETWORK)
+        {
             self.bridge().await?;
         }
+        self.setup_user_networks().await;
         for endpoint in kept {
             if endpoint.ports.is_empty() {
                 continue;
@@ -78,7 +82,7 @@ impl NetworkManager {
         Ok(())
     }
 
-    /// Delete veths on our bridge that no kept endpoint names (their container is gone).
+    /// Delete veths on our bridges that no kept endpoint names (their container is gone).
     async fn remove_stray_veths(&self, kept: &[endpoints::Endpoint]) {
         let nl = match Netlink::host() {
             Ok(nl) => nl,
@@ -87,7 +91,23 @@ impl NetworkManager {
                 return;
             }
         };
-        let bridge_index = match nl.link_index(&self.config.bridge).await {
+        let mut bridges = vec![self.config.bridge.clone()];
+        match self.user_networks() {
+            Ok(list) => bridges.extend(list.into_iter().map(|n| n.bridge)),
+            Err(e) => warn!(error = %e, "listing user networks to look for stray veths"),
+        }
+        for bridge in bridges {
+            self.remove_stray_veths_on(&nl, &bridge, kept).await;
+        }
+    }
+
+    async fn remove_stray_veths_on(
+        &self,
+        nl: &Netlink,
+        bridge: &str,
+        kept: &[endpoints::Endpoint],
+    ) {
+        let bridge_index = match nl.link_index(bridge).await {
             Ok(Some(index)) => index,
             Ok(None) => return,
             Err(e) => {

@@ -6,9 +6,32 @@ use std::collections::BTreeMap;
 use crate::model::{BridgeEndpoint, NetworkSettingsInfo, PortBinding, PublishedPort};
 use crate::network::endpoints::Endpoint;
 
-/// `NetworkSettings` of a container with these exposed ports and, when attached, `endpoint`.
-/// Exposed ports that are not published show as `null`, as Docker does.
-pub fn network_settings(exposed: &[String], endpoint: Option<&Endpoint>) -> NetworkSettingsInfo {
+/// An endpoint with the name of its network (`bridge` or the user network's name).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedEndpoint {
+    pub endpoint: Endpoint,
+    pub network_name: String,
+}
+
+fn bridge_endpoint(n: &NamedEndpoint) -> BridgeEndpoint {
+    let e = &n.endpoint;
+    BridgeEndpoint {
+        network: n.network_name.clone(),
+        ip_address: e.address.to_string(),
+        ip_prefix_len: i64::from(e.prefix),
+        gateway: e.gateway.to_string(),
+        mac_address: e.mac.clone(),
+        host_interface: e.host_veth.clone(),
+        network_id: e.network.clone(),
+        aliases: e.aliases.clone(),
+    }
+}
+
+/// `NetworkSettings` of a container with these exposed ports and its endpoints (primary
+/// first; none when it is not running). Exposed ports that are not published show as `null`,
+/// as Docker does. The top-level fields (`bridge`) are the default bridge's endpoint only.
+pub fn network_settings(exposed: &[String], endpoints: &[NamedEndpoint]) -> NetworkSettingsInfo {
+    let endpoint = endpoints.first().map(|n| &n.endpoint);
     let mut ports: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
     if let Some(e) = endpoint {
         for key in exposed {
@@ -31,14 +54,11 @@ pub fn network_settings(exposed: &[String], endpoint: Option<&Endpoint>) -> Netw
             .map(|e| e.netns_path.display().to_string())
             .unwrap_or_default(),
         ports,
-        bridge: endpoint.map(|e| BridgeEndpoint {
-            network: e.network.clone(),
-            ip_address: e.address.to_string(),
-            ip_prefix_len: i64::from(e.prefix),
-            gateway: e.gateway.to_string(),
-            mac_address: e.mac.clone(),
-            host_interface: e.host_veth.clone(),
-        }),
+        bridge: endpoints
+            .iter()
+            .find(|n| n.endpoint.network == crate::network::DEFAULT_NETWORK)
+            .map(bridge_endpoint),
+        networks: endpoints.iter().map(bridge_endpoint).collect(),
     }
 }
 
@@ -87,14 +107,22 @@ mod tests {
                 host_ip: "0.0.0.0".into(),
                 host_port: 8080,
             }],
+            interface: "eth0".into(),
+            dns_names: Vec::new(),
+            aliases: Vec::new(),
         };
-        let s = network_settings(&["80/tcp".into(), "443/tcp".into()], Some(&e));
+        let named = NamedEndpoint {
+            endpoint: e,
+            network_name: "bridge".into(),
+        };
+        let s = network_settings(&["80/tcp".into(), "443/tcp".into()], &[named]);
         let json = serde_json::to_value(&s.ports).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"80/tcp":[{"host_ip":"0.0.0.0","host_port":"8080"}],"443/tcp":null})
         );
         assert_eq!(s.bridge.unwrap().ip_address, "172.28.0.2");
-        assert!(network_settings(&["80/tcp".into()], None).ports.is_empty());
+        assert_eq!(s.networks.len(), 1);
+        assert!(network_settings(&["80/tcp".into()], &[]).ports.is_empty());
     }
 }

@@ -111,6 +111,101 @@ pub fn choose_free(routes: &[Ipv4Cidr]) -> Option<Ipv4Cidr> {
     candidates().find(|c| !routes.iter().any(|r| r.prefix > 0 && r.overlaps(c)))
 }
 
+/// A `--subnet A.B.C.D/N` as the network address and prefix (host bits are cleared, as
+/// Docker does), N from 8 to 30.
+pub fn parse_subnet(text: &str) -> Result<Ipv4Cidr, NetworkError> {
+    let (addr, prefix) = text.trim().split_once('/').ok_or_else(|| {
+        NetworkError::InvalidRequest(format!("invalid subnet {text}: expected A.B.C.D/N"))
+    })?;
+    let addr: Ipv4Addr = addr.parse().map_err(|_| {
+        NetworkError::InvalidRequest(format!("invalid subnet {text}: bad IPv4 address"))
+    })?;
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| (8..=30).contains(p))
+        .ok_or_else(|| {
+            NetworkError::InvalidRequest(format!(
+                "invalid subnet {text}: prefix length must be between 8 and 30"
+            ))
+        })?;
+    let cidr = Ipv4Cidr { addr, prefix };
+    Ok(Ipv4Cidr {
+        addr: cidr.network(),
+        prefix,
+    })
+}
+
+/// The gateway and prefix of a new user-defined network: `subnet`/`gateway` as asked (the
+/// gateway defaults to the subnet's first address), else the first private pool entry (/16s of
+/// 172.18-31, then /20s of 192.168, then /16s of 10) that overlaps none of `taken` (host routes,
+/// the default bridge, other networks). An asked subnet overlapping `in_use` (other networks of
+/// this agent) is refused as Docker does.
+pub fn network_cidr(
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+    taken: &[Ipv4Cidr],
+    in_use: &[Ipv4Cidr],
+) -> Result<Ipv4Cidr, NetworkError> {
+    let Some(text) = subnet else {
+        if gateway.is_some() {
+            return Err(NetworkError::InvalidRequest(
+                "a gateway needs a subnet (--subnet)".into(),
+            ));
+        }
+        return pool()
+            .find(|c| !taken.iter().any(|t| t.prefix > 0 && t.overlaps(c)))
+            .ok_or_else(|| {
+                NetworkError::InvalidRequest(
+                    "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
+                )
+            });
+    };
+    let net = parse_subnet(text)?;
+    if let Some(other) = in_use.iter().find(|o| o.overlaps(&net)) {
+        return Err(NetworkError::InvalidRequest(format!(
+            "invalid pool request: Pool overlaps with other one on this address space ({} and {})",
+            net.subnet_string(),
+            other.subnet_string()
+        )));
+    }
+    let gw = match gateway {
+        Some(g) => g
+            .trim()
+            .parse::<Ipv4Addr>()
+            .map_err(|_| NetworkError::InvalidRequest(format!("invalid gateway {g}")))?,
+        None => Ipv4Addr::from(u32::from(net.network()) + 1),
+    };
+    let cidr = Ipv4Cidr {
+        addr: gw,
+        prefix: net.prefix,
+    };
+    if !net.contains(gw) || gw == net.network() || gw == net.broadcast() {
+        return Err(NetworkError::InvalidRequest(format!(
+            "no matching subnet for gateway {gw} in {}",
+            net.subnet_string()
+        )));
+    }
+    Ok(cidr)
+}
+
+/// The private pool user-defined networks get subnets from, in order.
+fn pool() -> impl Iterator<Item = Ipv4Cidr> {
+    let p172 = (18u8..=31).map(|b| Ipv4Cidr {
+        addr: Ipv4Addr::new(172, b, 0, 1),
+        prefix: 16,
+    });
+    let p192 = (0u8..16).map(|i| Ipv4Cidr {
+        addr: Ipv4Addr::new(192, 168, i * 16, 1),
+        prefix: 20,
+    });
+    let p10 = (0u8..=255).map(|b| Ipv4Cidr {
+        addr: Ipv4Addr::new(10, b, 0, 1),
+        prefix: 16,
+    });
+    p172.chain(p192).chain(p10)
+}
+
 /// The host's IPv4 routes (destination/prefix) from `/proc/net/route`, except those through
 /// `except_dev` (our own bridge, whose route is ours). Default routes (prefix 0) are skipped.
 pub fn host_routes(except_dev: &str) -> Result<Vec<Ipv4Cidr>, NetworkError> {
@@ -172,6 +267,29 @@ mod tests {
         assert_ne!(chosen.network(), Ipv4Addr::new(172, 28, 0, 0));
         assert!(!chosen.overlaps(&routes[0]));
         assert_eq!(choose_free(&[]).unwrap().to_string(), DEFAULT_BIP);
+    }
+
+    #[test]
+    fn network_subnets_are_chosen_or_checked() {
+        let c = network_cidr(Some("10.9.0.5/24"), None, &[], &[]).unwrap();
+        assert_eq!(c.to_string(), "10.9.0.1/24");
+        assert_eq!(c.subnet_string(), "10.9.0.0/24");
+        let g = network_cidr(Some("10.9.0.0/24"), Some("10.9.0.254"), &[], &[]).unwrap();
+        assert_eq!(g.to_string(), "10.9.0.254/24");
+        assert!(network_cidr(Some("10.9.0.0/24"), Some("10.9.1.1"), &[], &[]).is_err());
+        assert!(network_cidr(None, Some("10.9.0.1"), &[], &[]).is_err());
+        let other = Ipv4Cidr::parse("10.9.0.1/16").unwrap();
+        assert!(network_cidr(Some("10.9.3.0/24"), None, &[], &[other]).is_err());
+        // Chosen: the first pool entry clashing with nothing taken.
+        let taken = vec![
+            Ipv4Cidr::parse("172.18.0.1/16").unwrap(),
+            Ipv4Cidr::parse("172.19.5.1/24").unwrap(),
+        ];
+        let chosen = network_cidr(None, None, &taken, &[]).unwrap();
+        assert_eq!(chosen.to_string(), "172.20.0.1/16");
+        let all172: Vec<Ipv4Cidr> = vec![Ipv4Cidr::parse("172.16.0.1/12").unwrap()];
+        let chosen = network_cidr(None, None, &all172, &[]).unwrap();
+        assert_eq!(chosen.to_string(), "192.168.0.1/20");
     }
 
     #[test]

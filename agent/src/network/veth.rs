@@ -10,48 +10,61 @@ use rtnetlink::{LinkUnspec, LinkVeth};
 use crate::network::error::NetworkError;
 use crate::network::netlink::Netlink;
 
-/// The host-side name of container `id`'s veth (`veth` + 11 hex digits: 15 characters).
+/// The host-side name of container `id`'s veth on the default bridge (`veth` + 11 hex digits:
+/// 15 characters).
 pub(crate) fn host_name(id: &str) -> String {
     format!("veth{}", &id[..id.len().min(11)])
 }
 
-/// The temporary name of the container end before it is renamed `eth0` in the namespace.
-fn peer_name(id: &str) -> String {
-    format!("vpeer{}", &id[..id.len().min(10)])
+/// The host-side and temporary peer names of container `id`'s veth on `network`: the default
+/// bridge's are made from the id, a user network's from a digest of id and network id (one
+/// container has one veth per network).
+pub(crate) fn names(id: &str, network: &str) -> (String, String) {
+    if network == crate::network::DEFAULT_NETWORK {
+        return (host_name(id), format!("vpeer{}", &id[..id.len().min(10)]));
+    }
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(format!("{id}/{network}").as_bytes()));
+    (
+        format!("veth{}", &digest[..11]),
+        format!("vpeer{}", &digest[..10]),
+    )
 }
 
 /// How the container's interface is configured.
 #[derive(Clone, Debug)]
 pub(crate) struct VethConfig {
     pub bridge_index: u32,
+    /// The name inside the namespace (`eth0`, `eth1`...).
+    pub ifname: String,
+    /// Whether this interface carries the default route (the primary one does).
+    pub default_route: bool,
     pub address: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
     pub mac: [u8; 6],
 }
 
-/// Create the pair for container `id` and configure its end inside the namespace at `netns`.
+/// Create the pair `host_if`/`peer_if` and configure the peer inside the namespace at `netns`.
 /// On failure the pair is deleted again.
 pub(crate) async fn create(
     host: &Netlink,
-    id: &str,
+    (host_if, peer_if): (&str, &str),
     netns: &Path,
     cfg: &VethConfig,
 ) -> Result<(), NetworkError> {
-    let host_if = host_name(id);
-    let peer_if = peer_name(id);
     // Leftovers of an interrupted attempt with the same names.
-    host.delete_link_named(&host_if).await?;
-    host.delete_link_named(&peer_if).await?;
+    host.delete_link_named(host_if).await?;
+    host.delete_link_named(peer_if).await?;
     host.handle
         .link()
-        .add(LinkVeth::new(&host_if, &peer_if).build())
+        .add(LinkVeth::new(host_if, peer_if).build())
         .execute()
         .await
         .map_err(|e| NetworkError::netlink(format!("creating veth pair {host_if}/{peer_if}"), e))?;
-    let result = configure(host, &host_if, &peer_if, netns, cfg).await;
+    let result = configure(host, host_if, peer_if, netns, cfg).await;
     if result.is_err() {
-        let _ = host.delete_link_named(&host_if).await;
+        let _ = host.delete_link_named(host_if).await;
     }
     result
 }
@@ -110,19 +123,23 @@ async fn configure(
         .link()
         .set(
             LinkUnspec::new_with_index(index)
-                .name("eth0".to_string())
+                .name(cfg.ifname.clone())
                 .address(cfg.mac.to_vec())
                 .build(),
         )
         .execute()
         .await
-        .map_err(|e| NetworkError::netlink("renaming the container end to eth0", e))?;
+        .map_err(|e| {
+            NetworkError::netlink(format!("renaming the container end to {}", cfg.ifname), e)
+        })?;
     inside.add_address(index, cfg.address, cfg.prefix).await?;
     inside.set_up(index).await?;
     if let Some(lo) = inside.link_index("lo").await? {
         inside.set_up(lo).await?;
     }
-    inside.add_default_route(cfg.gateway).await?;
+    if cfg.default_route {
+        inside.add_default_route(cfg.gateway).await?;
+    }
     Ok(())
 }
 
@@ -147,8 +164,12 @@ mod tests {
     #[test]
     fn names_fit_ifnamsiz_and_mac_follows_docker() {
         let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        assert!(host_name(id).len() <= 15);
-        assert!(peer_name(id).len() <= 15);
+        for network in ["bridge", "f00d"] {
+            let (host, peer) = names(id, network);
+            assert!(host.len() <= 15 && peer.len() <= 15, "{host} {peer}");
+        }
+        assert_eq!(names(id, "bridge").0, host_name(id));
+        assert_ne!(names(id, "a").0, names(id, "b").0);
         assert_eq!(
             mac_string(&mac_for(Ipv4Addr::new(172, 17, 0, 2))),
             "02:42:ac:11:00:02"

@@ -30,10 +30,11 @@ fn entrypoint_from_wire(entrypoint: Option<Vec<String>>) -> Option<Vec<String>> 
 /// Map a create request onto the engine's spec, field by field. Fields Strata does not act on
 /// (healthchecks, networking config, ...) are ignored.
 pub fn spec_from_create(body: ContainerCreateBody) -> model::ContainerSpec {
-    let host = body
+    let mut host = body
         .host_config
         .map(host_spec_from_wire)
         .unwrap_or_default();
+    host.endpoints_config = super::network_endpoints::endpoint_requests(body.networking_config);
     model::ContainerSpec {
         image: body.image.unwrap_or_default(),
         cmd: body.cmd,
@@ -113,6 +114,7 @@ pub fn host_spec_from_wire(h: HostConfig) -> model::HostSpec {
             .into_iter()
             .map(super::mounts::mount_request)
             .collect(),
+        endpoints_config: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod filters;
 pub mod images;
 pub mod mounts;
+pub mod network_endpoints;
 pub mod network_settings;
 pub mod progress;
 pub mod stats;

@@ -29,16 +29,26 @@ pub fn network_settings(info: &model::NetworkSettingsInfo) -> NetworkSettings {
         })
         .collect();
     let mut networks = HashMap::new();
-    if let Some(e) = &info.bridge {
+    let endpoints = if info.networks.is_empty() {
+        info.bridge.iter().cloned().collect::<Vec<_>>()
+    } else {
+        info.networks.clone()
+    };
+    for e in &endpoints {
         networks.insert(
             e.network.clone(),
             EndpointSettings {
-                network_id: Some(e.network.clone()),
+                network_id: Some(if e.network_id.is_empty() {
+                    e.network.clone()
+                } else {
+                    e.network_id.clone()
+                }),
                 endpoint_id: Some(e.host_interface.clone()),
                 gateway: Some(e.gateway.clone()),
                 ip_address: Some(e.ip_address.clone()),
                 ip_prefix_len: Some(e.ip_prefix_len),
                 mac_address: Some(e.mac_address.clone()),
+                aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
                 ipv6_gateway: Some(String::new()),
                 global_ipv6_address: Some(String::new()),
                 global_ipv6_prefix_len: Some(0),
@@ -120,6 +130,7 @@ mod tests {
             gateway: "172.28.0.1".into(),
             mac_address: "02:42:ac:1c:00:02".into(),
             host_interface: "vethabc".into(),
+            ..Default::default()
         });
         let mut doc =
             json!({ "NetworkSettings": serde_json::to_value(network_settings(&info)).unwrap() });
@@ -158,18 +169,29 @@ pub fn network(n: &strata_agent::network::listing::NetworkInfo) -> Value {
             )
         })
         .collect();
-    let mut options = serde_json::Map::new();
+    let mut options: serde_json::Map<String, Value> = n
+        .options
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     if let Some(device) = &n.bridge_device {
         options.insert("com.docker.network.bridge.name".into(), json!(device));
-        options.insert(
-            "com.docker.network.bridge.default_bridge".into(),
-            json!("true"),
-        );
+        if !n.user_defined {
+            options.insert(
+                "com.docker.network.bridge.default_bridge".into(),
+                json!("true"),
+            );
+        }
     }
+    let created = if n.created.is_empty() {
+        "0001-01-01T00:00:00Z".to_string()
+    } else {
+        n.created.clone()
+    };
     json!({
         "Name": n.name,
         "Id": n.id,
-        "Created": "0001-01-01T00:00:00Z",
+        "Created": created,
         "Scope": "local",
         "Driver": n.driver,
         "EnableIPv4": true,
@@ -182,6 +204,6 @@ pub fn network(n: &strata_agent::network::listing::NetworkInfo) -> Value {
         "ConfigOnly": false,
         "Containers": containers,
         "Options": options,
-        "Labels": {},
+        "Labels": n.labels,
     })
 }

@@ -1,0 +1,205 @@
+//! The embedded DNS responder of one user-defined network: UDP port 53 on the network's gateway
+//! address (in the host namespace). It answers A queries for the names of the containers
+//! attached to that network (container name, `--network-alias`es, short id), read from the
+//! endpoint records at each query so changes are live; AAAA for a known name gets an empty
+//! NOERROR. Other names with a dot go to the host's resolv.conf name servers; without one the
+//! answer is REFUSED; single-label names that are not known are NXDOMAIN.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::metadata::Db;
+use crate::network::dns_wire::{self, Query};
+use crate::network::endpoints;
+use crate::network::error::NetworkError;
+
+/// How long a forwarded query may wait for the upstream server.
+const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
+
+/// A running responder; stopped by [`DnsServer::stop`] or when dropped.
+pub(crate) struct DnsServer {
+    cancel: CancellationToken,
+}
+
+impl DnsServer {
+    /// Bind `gateway:53` and answer for network `network` (its id in the endpoint records).
+    pub async fn start(
+        db: Arc<Db>,
+        network: String,
+        gateway: Ipv4Addr,
+    ) -> Result<DnsServer, NetworkError> {
+        let socket = UdpSocket::bind(SocketAddrV4::new(gateway, 53))
+            .await
+            .map_err(|e| NetworkError::Bind {
+                host_ip: gateway.to_string(),
+                host_port: 53,
+                source: e,
+            })?;
+        let upstreams = upstream_servers(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            gateway,
+        );
+        let cancel = CancellationToken::new();
+        let ctx = Arc::new(Context {
+            db,
+            network,
+            socket,
+            upstreams,
+        });
+        info!(network = %ctx.network, address = %gateway, upstreams = ctx.upstreams.len(), "embedded DNS listening");
+        tokio::spawn(serve(ctx, cancel.clone()));
+        Ok(DnsServer { cancel })
+    }
+
+    /// Stop answering (the socket closes).
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+struct Context {
+    db: Arc<Db>,
+    network: String,
+    socket: UdpSocket,
+    upstreams: Vec<Ipv4Addr>,
+}
+
+/// IPv4 `nameserver`s of a resolv.conf text, except `own` (our own responder).
+pub(crate) fn upstream_servers(resolv_conf: &str, own: Ipv4Addr) -> Vec<Ipv4Addr> {
+    resolv_conf
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("nameserver")).then(|| words.next())?
+        })
+        .filter_map(|w| w.parse::<Ipv4Addr>().ok())
+        .filter(|ip| *ip != own)
+        .collect()
+}
+
+async fn serve(ctx: Arc<Context>, cancel: CancellationToken) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let received = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = ctx.socket.recv_from(&mut buf) => r,
+        };
+        let (n, client) = match received {
+            Ok(pair) => pair,
+            Err(e) => {
+                debug!(error = %e, "dns receive failed");
+                continue;
+            }
+        };
+        let packet = buf[..n].to_vec();
+        let ctx = ctx.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = answer(&ctx, &packet, client) => {}
+            }
+        });
+    }
+}
+
+async fn answer(ctx: &Context, packet: &[u8], client: SocketAddr) {
+    let reply = match dns_wire::parse_query(packet) {
+        Ok(q) => respond(ctx, &q, packet).await,
+        Err(e) => {
+            debug!(client = %client, error = %e, "malformed dns query");
+            dns_wire::error_reply(packet, dns_wire::FORMERR)
+        }
+    };
+    if let Some(reply) = reply {
+        if let Err(e) = ctx.socket.send_to(&reply, client).await {
+            debug!(client = %client, error = %e, "dns reply not sent");
+        }
+    }
+}
+
+async fn respond(ctx: &Context, q: &Query, packet: &[u8]) -> Option<Vec<u8>> {
+    if q.opcode() != 0 {
+        return Some(dns_wire::reply(q, dns_wire::NOTIMP, &[]));
+    }
+    let known = match lookup(ctx, &q.name).await {
+        Ok(addresses) => addresses,
+        Err(e) => {
+            debug!(name = %q.name, error = %e, "dns lookup failed");
+            return Some(dns_wire::reply(q, dns_wire::SERVFAIL, &[]));
+        }
+    };
+    if !known.is_empty() {
+        let is_a = q.qclass == dns_wire::CLASS_IN
+            && (q.qtype == dns_wire::TYPE_A || q.qtype == dns_wire::TYPE_ANY);
+        let addresses = if is_a { known } else { Vec::new() };
+        return Some(dns_wire::reply(q, dns_wire::NOERROR, &addresses));
+    }
+    if !q.name.contains('.') {
+        return Some(dns_wire::reply(q, dns_wire::NXDOMAIN, &[]));
+    }
+    if ctx.upstreams.is_empty() {
+        return Some(dns_wire::reply(q, dns_wire::REFUSED, &[]));
+    }
+    for upstream in &ctx.upstreams {
+        match forward(*upstream, packet).await {
+            Ok(reply) => return Some(reply),
+            Err(e) => {
+                debug!(name = %q.name, upstream = %upstream, error = %e, "forwarding a dns query")
+            }
+        }
+    }
+    Some(dns_wire::reply(q, dns_wire::SERVFAIL, &[]))
+}
+
+/// The addresses of network members answering to `name`.
+async fn lookup(ctx: &Context, name: &str) -> crate::error::Result<Vec<Ipv4Addr>> {
+    let (db, network, name) = (ctx.db.clone(), ctx.network.clone(), name.to_string());
+    let members =
+        tokio::task::spawn_blocking(move || db.read(|conn| endpoints::on_network(conn, &network)))
+            .await
+            .map_err(|e| crate::error::EngineError::Internal(format!("dns lookup task: {e}")))??;
+    Ok(members
+        .iter()
+        .filter(|e| e.dns_names.iter().any(|n| n.eq_ignore_ascii_case(&name)))
+        .map(|e| e.address)
+        .collect())
+}
+
+/// Send `packet` to `upstream:53` and return its reply.
+async fn forward(upstream: Ipv4Addr, packet: &[u8]) -> std::io::Result<Vec<u8>> {
+    let socket = UdpSocket::bind("0.0.0.0:0").await?;
+    socket.connect(SocketAddrV4::new(upstream, 53)).await?;
+    socket.send(packet).await?;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(UPSTREAM_WAIT, socket.recv(&mut buf))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))??;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_come_from_resolv_conf_without_ourselves() {
+        let text = "search example.org\nnameserver 10.255.255.53\nnameserver ::1\n# nameserver 1.1.1.1\nnameserver 10.9.0.1\n";
+        assert_eq!(
+            upstream_servers(text, Ipv4Addr::new(10, 9, 0, 1)),
+            vec![Ipv4Addr::new(10, 255, 255, 53)]
+        );
+    }
+}
