@@ -13,11 +13,15 @@
 //! Run directly on a host without device-mapper, every case fails saying so.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use strata_drivers::conformance::DriverFixture;
-use strata_drivers::devicemapper::{DevMapperDriver, Fault};
+use strata_drivers::devicemapper::fault::{FAULT_ENV, SNAPSHOT_CREATED};
+use strata_drivers::devicemapper::DevMapperDriver;
 use strata_drivers::{open_driver, CreateOpts, DriverError, DriverOptions, GraphDriver, LayerId};
 
 const ROOT_VAR: &str = "STRATA_TEST_DM_ROOT";
@@ -41,12 +45,13 @@ fn dm_root() -> PathBuf {
     root
 }
 
-/// Small pools and base device: the guest keeps the sparse files in memory.
+/// Small pools and base device: the guest keeps the sparse files in memory, and a small
+/// filesystem is quicker to make (the guest is emulated).
 fn test_opts() -> BTreeMap<String, String> {
     BTreeMap::from([
         ("dm.loopdatasize".to_string(), "4G".to_string()),
         ("dm.loopmetadatasize".to_string(), "128M".to_string()),
-        ("dm.basesize".to_string(), "256M".to_string()),
+        ("dm.basesize".to_string(), "64M".to_string()),
         ("dm.min_free_space".to_string(), "0%".to_string()),
     ])
 }
@@ -143,49 +148,131 @@ fn prefix_of(d: &dyn GraphDriver) -> String {
         .to_string()
 }
 
+/// The dm-name prefix the driver uses for `home` (`strata-<major>:<minor>-<inode>`).
+fn prefix_of_home(home: &Path) -> String {
+    let md = std::fs::metadata(home).expect("stat home");
+    let dev = md.dev();
+    format!(
+        "strata-{}:{}-{}",
+        nix::sys::stat::major(dev),
+        nix::sys::stat::minor(dev),
+        md.ino()
+    )
+}
+
 mod devicemapper_only {
     use super::*;
 
-    /// The driver "dies" (its process is gone: no drop, no cleanup) after the pool made a
-    /// snapshot and before the record says so. The next open deletes that thin device and its
-    /// record, `layers()` no longer lists it, `dmsetup ls` shows only the pool, and the freed
-    /// thin id is given to the next layer.
-    #[test]
-    fn crash_between_snapshot_and_record_is_repaired_at_open() {
-        let home = Home::new();
-        let d = home.open();
+    /// Name of the crash test as the test harness knows it (the child process runs only it).
+    const CRASH_TEST: &str =
+        "devicemapper_only::crash_between_snapshot_and_record_is_repaired_at_open";
+    /// Set in the child process: the driver home it works in.
+    const CRASH_HOME_VAR: &str = "STRATA_TEST_DM_CRASH_HOME";
+    /// How long the child may take to reach the fault point (the guest is emulated: slow).
+    const CHILD_DEADLINE: Duration = Duration::from_secs(300);
+
+    /// The child's part: a layer with a file, mounted (so the snapshot is taken with its origin
+    /// suspended), then a child layer whose creation is killed by the fault point right after
+    /// `create_snap`. Never returns normally.
+    fn crash_child(home: &Path) {
+        let opts = DriverOptions {
+            home: home.to_path_buf(),
+            storage_opt: test_opts(),
+        };
+        let d = DevMapperDriver::open(&opts).unwrap_or_else(|e| panic!("opening: {e}"));
         d.create(&id("base"), None).expect("create base");
         d.apply_diff(&id("base"), &mut tar_with(&[("f", b"base")]).as_slice())
             .expect("apply");
-        // An active origin: the snapshot is taken with it suspended.
         let p = d.get(&id("base")).expect("get base");
         assert_eq!(std::fs::read(p.join("f")).expect("read"), b"base");
-        let prefix = prefix_of(&d);
+        eprintln!("crash child: creating the snapshot; the fault point kills this process");
+        let outcome = d.create(&id("child"), Some(&id("base")));
+        panic!("the fault point {SNAPSHOT_CREATED} did not kill the process (create: {outcome:?})");
+    }
 
-        d.inject_fault(Fault::AfterSnapshotBeforeRecord);
-        let err = d
-            .create(&id("child"), Some(&id("base")))
-            .expect_err("the injected fault did not stop create");
-        assert!(err.to_string().contains("injected fault"), "{err}");
-        let record_path = home.dir.path().join("home/devices/child.json");
+    /// Wait for `child` at most `deadline`; killed and reported when it takes longer.
+    fn wait_or_kill(child: &mut Child, deadline: Duration, log: &Path) -> ExitStatus {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the crash child") {
+                return status;
+            }
+            if Instant::now() >= until {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the crash child did not reach the fault point within {deadline:?}; its \
+                     output:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The agent's process is killed (SIGKILL, from the fault point compiled with feature
+    /// `fault-injection`) after the pool made a thin snapshot and before the record says so.
+    /// The crash leaves that thin device in the pool (the id is taken) with a `creating` record,
+    /// and the parent layer mounted. The next start (open + reconcile, as the agent does)
+    /// deletes the device and its record: `layers()` lists only the parent, `dmsetup ls` shows
+    /// only the pool, and the next layer gets the crashed thin id (the pool really freed it).
+    #[test]
+    fn crash_between_snapshot_and_record_is_repaired_at_open() {
+        if let Some(home) = std::env::var_os(CRASH_HOME_VAR) {
+            return crash_child(Path::new(&home));
+        }
+        let home = Home::new();
+        let opts = home.opts();
+        std::fs::create_dir_all(&opts.home).expect("home");
+        let log_path = home.dir.path().join("crash-child.log");
+        let log = std::fs::File::create(&log_path).expect("child log");
+        let exe = std::env::current_exe().expect("path of the test binary");
+        let mut child = Command::new(exe)
+            .args([CRASH_TEST, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CRASH_HOME_VAR, &opts.home)
+            .env(FAULT_ENV, format!("{SNAPSHOT_CREATED}:child"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("starting the crash child (this test binary)");
+        let status = wait_or_kill(&mut child, CHILD_DEADLINE, &log_path);
+        let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "the crash child was not killed at the fault point ({status}); its output:\n{output}"
+        );
+
+        // What the dead process left: a `creating` record, and the thin id taken in the pool.
+        let record_path = opts.home.join("devices/child.json");
         let record: serde_json::Value = serde_json::from_slice(
             &std::fs::read(&record_path).expect("record of the crashed create"),
         )
         .expect("json");
         assert_eq!(record["state"], "creating", "{record}");
         let crashed_id = record["device_id"].as_u64().expect("device_id");
+        let prefix = prefix_of_home(&opts.home);
+        let pool = format!("{prefix}--pool");
+        let taken = Command::new("dmsetup")
+            .args(["message", &pool, "0", &format!("create_thin {crashed_id}")])
+            .env("DM_DISABLE_UDEV", "1")
+            .output()
+            .expect("dmsetup message");
         assert!(
-            !d.exists(&id("child")),
-            "a half-made layer counts as existing"
+            !taken.status.success()
+                && String::from_utf8_lossy(&taken.stderr).contains("File exists"),
+            "thin id {crashed_id} was not taken in the pool after the crash: {}",
+            String::from_utf8_lossy(&taken.stderr)
         );
         assert!(
-            d.layers().expect("layers").contains(&id("child")),
-            "layers() hides the half-made layer from the agent"
+            home.our_devices(&prefix).len() > 1,
+            "the crash left no active layer device besides the pool: {:?}",
+            dm_names()
         );
-        // The process is killed: nothing of it runs any more, its mount stays.
-        std::mem::forget(d);
 
-        let again = open_driver("devicemapper", &home.opts()).expect("reopen after the crash");
+        // The next start: open, then reconcile with nothing in use (as the agent does).
+        let again = open_driver("devicemapper", &opts).expect("reopen after the crash");
         assert_eq!(again.layers().expect("layers"), vec![id("base")]);
         assert!(
             !record_path.exists(),
@@ -194,7 +281,7 @@ mod devicemapper_only {
         again.reconcile_mounts(&[]).expect("reconcile");
         assert_eq!(
             home.our_devices(&prefix),
-            vec![format!("{prefix}--pool")],
+            vec![pool.clone()],
             "dmsetup ls shows devices besides the pool"
         );
         // The pool gives the crashed id out again: the repair deleted that thin device.
@@ -247,7 +334,7 @@ mod devicemapper_only {
             meta.keys().map(String::as_str).collect::<Vec<_>>(),
             vec!["DeviceId", "DeviceName", "DeviceSize"]
         );
-        assert_eq!(meta["DeviceSize"], (256u64 << 20).to_string());
+        assert_eq!(meta["DeviceSize"], (64u64 << 20).to_string());
         let status: BTreeMap<String, String> = d.status().into_iter().collect();
         for key in [
             "Pool Name",
@@ -270,7 +357,7 @@ mod devicemapper_only {
             assert!(status.contains_key(key), "status lacks {key}: {status:?}");
         }
         assert_eq!(status["Backing Filesystem"], "ext4");
-        assert_eq!(status["Base Device Size"], "268.4MB");
+        assert_eq!(status["Base Device Size"], "67.11MB");
         assert_eq!(status["Data Space Total"], "4.295GB");
         assert!(status["Data file"].starts_with("/dev/loop"), "{status:?}");
         d.remove(&id("l")).expect("remove");
@@ -289,17 +376,17 @@ mod devicemapper_only {
             .expect_err("size below the base accepted");
         assert!(matches!(err, DriverError::InvalidOption { .. }), "{err}");
         assert!(!d.layers().expect("layers").contains(&id("small")));
-        opts.storage_opt.insert("size".into(), "512M".into());
+        opts.storage_opt.insert("size".into(), "128M".into());
         d.create_rw(&id("big"), Some(&id("img")), &opts)
-            .expect("create_rw size=512M");
+            .expect("create_rw size=128M");
         assert_eq!(
             d.metadata(&id("big")).expect("meta")["DeviceSize"],
-            (512u64 << 20).to_string()
+            (128u64 << 20).to_string()
         );
         let p = d.get(&id("big")).expect("get");
         let st = nix::sys::statvfs::statvfs(&p).expect("statvfs");
         let total = st.blocks() * st.fragment_size();
-        assert!(total > 300 << 20, "filesystem not grown: {total} bytes");
+        assert!(total > 100 << 20, "filesystem not grown: {total} bytes");
         d.put(&id("big")).expect("put");
     }
 

@@ -1,4 +1,6 @@
 //! The one place that runs `dmsetup`, `losetup`, `mkfs.*` and `blockdev`, and reads their output.
+//! Questions that change nothing (is a device active, suspended, which loop device reads a file)
+//! are answered from sysfs instead (`sysfs`), without a process.
 //!
 //! Every `dmsetup` call passes `--noudevsync` (there may be no udev, e.g. in the test guest, and
 //! waiting for a udev cookie would then hang) and, after activating a device, the driver runs
@@ -120,15 +122,6 @@ pub struct Dmsetup {
     path: PathBuf,
 }
 
-/// One active device-mapper device as `dmsetup info` sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DmInfo {
-    /// `suspended` or `active`.
-    pub suspended: bool,
-    /// How many openers (a mount counts one).
-    pub open_count: u32,
-}
-
 impl Dmsetup {
     /// Find `dmsetup` (Debian package `dmsetup`).
     pub fn locate() -> Result<Dmsetup, DriverError> {
@@ -177,39 +170,6 @@ impl Dmsetup {
         }
     }
 
-    /// State of `name`, `None` when no such device is active.
-    pub fn info(&self, name: &str) -> Result<Option<DmInfo>, CliFailure> {
-        let out = match self.run(&[
-            "info",
-            "-c",
-            "--noheadings",
-            "--separator",
-            "|",
-            "-o",
-            "attr,open",
-            name,
-        ]) {
-            Ok(out) => out,
-            Err(f) if f.is_not_found() => return Ok(None),
-            Err(f) => return Err(f),
-        };
-        let line = out.lines().next().unwrap_or("").trim();
-        if line.is_empty() {
-            return Ok(None);
-        }
-        let mut fields = line.split('|');
-        let attr = fields.next().unwrap_or("");
-        let open_count = fields
-            .next()
-            .and_then(|o| o.trim().parse().ok())
-            .unwrap_or(0);
-        Ok(Some(DmInfo {
-            // attr is like "L--w": the second letter is 's' when suspended.
-            suspended: attr.chars().nth(1) == Some('s'),
-            open_count,
-        }))
-    }
-
     /// Send `message` to sector 0 of `pool` (`create_thin 3`, `delete 3`, ...).
     pub fn message(&self, pool: &str, message: &str) -> Result<(), CliFailure> {
         self.run(&["message", pool, "0", message]).map(|_| ())
@@ -235,19 +195,5 @@ impl Dmsetup {
     pub fn table(&self, name: &str) -> Result<String, CliFailure> {
         self.run(&["table", name])
             .map(|s| s.lines().next().unwrap_or("").trim().to_string())
-    }
-
-    /// Names of all active dm devices.
-    pub fn names(&self) -> Result<Vec<String>, CliFailure> {
-        let out = self.run(&["ls"])?;
-        if out.trim() == "No devices found" {
-            return Ok(Vec::new());
-        }
-        Ok(out
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| *n != "No")
-            .map(str::to_string)
-            .collect())
     }
 }

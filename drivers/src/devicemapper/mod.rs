@@ -6,18 +6,19 @@
 
 mod cli;
 mod driver;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 mod fs;
 mod options;
 mod pool;
 mod records;
 mod status;
+mod sysfs;
 mod usage;
 
 use std::sync::Arc;
 
 pub use driver::DevMapperDriver;
-#[cfg(feature = "conformance")]
-pub use driver::Fault;
 pub use options::{parse_size, DmOptions, Filesystem, PoolSource};
 
 use crate::driver::GraphDriver;

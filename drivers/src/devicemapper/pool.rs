@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use super::cli::{self, Dmsetup};
 use super::options::{DmOptions, PoolSource};
+use super::sysfs;
 use crate::error::DriverError;
 
 /// Sectors are 512 bytes for device-mapper tables.
@@ -150,7 +151,7 @@ impl Pool {
     /// Make sure the pool device is active: for an existing pool, that it is there and is a
     /// thin pool; for a loop pool, create the files, attach them and load the pool table.
     pub fn ensure_active(&mut self) -> Result<(), DriverError> {
-        if self.dm.info(&self.name)?.is_some() {
+        if sysfs::dm_device(&self.name)?.is_some() {
             if self.verified {
                 return Ok(());
             }
@@ -213,8 +214,8 @@ impl Pool {
         for dev in self.attached.drain(..) {
             // The number may have been reused since (another instance detached ours): detach
             // only when the device still reads one of our files.
-            let ours = backing_file(&dev)
-                .is_some_and(|b| Path::new(&b) == files.data || Path::new(&b) == files.metadata);
+            let ours = sysfs::loop_backing_file(&dev)
+                .is_some_and(|b| b == files.data || b == files.metadata);
             if ours {
                 if let Err(e) = cli::run(&files.losetup, &["-d", &dev]) {
                     warn!(device = %dev, error = %e, "detaching a loop device");
@@ -244,24 +245,10 @@ impl Pool {
     }
 }
 
-/// The file behind loop device `dev` (`/dev/loopN`), from sysfs, without the ` (deleted)` mark.
-fn backing_file(dev: &str) -> Option<String> {
-    let name = Path::new(dev).file_name()?.to_str()?;
-    let text = std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()?;
-    let text = text.trim_end_matches('\n');
-    Some(text.strip_suffix(" (deleted)").unwrap_or(text).to_string())
-}
-
 impl LoopFiles {
-    /// The loop device `file` is attached to, if any (`losetup -j FILE`).
+    /// The loop device `file` is attached to, if any (what `losetup -j FILE` says, from sysfs).
     fn attached(&self, file: &Path) -> Result<Option<String>, DriverError> {
-        let path = file.to_string_lossy();
-        let out = cli::run(&self.losetup, &["-j", &path])?;
-        Ok(out
-            .lines()
-            .filter_map(|l| l.split(':').next())
-            .map(str::to_string)
-            .find(|d| d.starts_with("/dev/")))
+        Ok(sysfs::loops_of(file)?.into_iter().next())
     }
 
     /// Create `file` sparse with `size` bytes if missing, attach it to a loop device (or find the
