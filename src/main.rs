@@ -54,6 +54,10 @@ struct ServeArgs {
     /// empty disables it.
     #[arg(long, default_value = "127.0.0.1:9323")]
     metrics_addr: String,
+    /// Parent cgroup of the containers' cgroups (default: `/strata-<hash of the data root>`,
+    /// one per agent instance).
+    #[arg(long = "cgroup-parent")]
+    cgroup_parent: Option<String>,
     /// Name of the bridge device containers attach to (two agents on one host need two names).
     #[arg(long, default_value = "strata0")]
     bridge: String,
@@ -108,6 +112,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ip_masq: args.ip_masq,
     };
     config.insecure_registries = args.insecure_registries.clone();
+    config.cgroup_parent = match &args.cgroup_parent {
+        Some(parent) => Some(
+            strata_agent::cgroups::parent::validate(parent)
+                .with_context(|| format!("--cgroup-parent {parent:?}"))?,
+        ),
+        None => None,
+    };
     config.shim_binary = std::env::current_exe().context("locating the strata binary")?;
     let hosts = if args.hosts.is_empty() {
         vec![format!("unix://{}", args.exec_root.join("strata.sock").display())]

@@ -341,10 +341,19 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
         state["Status"] == "paused" && state["Paused"] == true && state["Running"] == true,
         "paused state: {state}"
     );
-    let freezer = Path::new("/sys/fs/cgroup/freezer/strata")
-        .join(&id)
-        .join("freezer.state");
     let cgroup_v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    // `/sys/fs/cgroup/freezer/<the agent's cgroup parent>/<id>/freezer.state`.
+    let freezer = if cgroup_v2 {
+        std::path::PathBuf::new()
+    } else {
+        std::fs::read_dir("/sys/fs/cgroup/freezer")
+            .context("listing /sys/fs/cgroup/freezer")?
+            .flatten()
+            .map(|e| e.path().join(&id))
+            .find(|p| p.is_dir())
+            .with_context(|| format!("no freezer cgroup of {id}"))?
+            .join("freezer.state")
+    };
     if !cgroup_v2 {
         let frozen = std::fs::read_to_string(&freezer)
             .with_context(|| format!("reading {} (cgroup v1 freezer)", freezer.display()))?;

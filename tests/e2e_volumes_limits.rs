@@ -566,11 +566,17 @@ fn init_reaps_zombies_that_a_plain_pid1_leaves() -> Result<()> {
     Ok(())
 }
 
-/// `/sys/fs/cgroup/<controller>/strata/<id>/<file>` (cgroup v1, the runtime's cgroups path).
+/// `/sys/fs/cgroup/<controller>/<the agent's cgroup parent>/<id>/<file>` (cgroup v1, the
+/// runtime's cgroups path).
 fn cgroup_value(controller: &str, id: &str, file: &str) -> Result<String> {
-    let path: PathBuf = ["/sys/fs/cgroup", controller, "strata", id, file]
-        .iter()
-        .collect();
+    let root = Path::new("/sys/fs/cgroup").join(controller);
+    let dir = std::fs::read_dir(&root)
+        .with_context(|| format!("listing {}", root.display()))?
+        .flatten()
+        .map(|e| e.path().join(id))
+        .find(|p| p.is_dir())
+        .with_context(|| format!("no {}/<parent>/{id} cgroup", root.display()))?;
+    let path: PathBuf = dir.join(file);
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text.trim().to_string())

@@ -25,6 +25,9 @@ pub struct EngineConfig {
     pub insecure_registries: Vec<String>,
     /// `--bridge` / `--bip`: the agent's bridge and its subnet.
     pub network: crate::network::NetworkConfig,
+    /// `--cgroup-parent` (absolute, checked by `cgroups::parent::validate`); `None`: one of
+    /// the agent's own, derived from the data root (`cgroups::parent::default_parent`).
+    pub cgroup_parent: Option<String>,
 }
 
 impl EngineConfig {
@@ -40,6 +43,16 @@ impl EngineConfig {
             init_binary: PathBuf::from("/usr/bin/tini-static"),
             insecure_registries: Vec::new(),
             network: crate::network::NetworkConfig::default(),
+            cgroup_parent: None,
         }
+    }
+}
+
+impl EngineConfig {
+    /// The cgroup parent of this agent's containers.
+    pub fn cgroup_parent(&self) -> String {
+        self.cgroup_parent
+            .clone()
+            .unwrap_or_else(|| crate::cgroups::parent::default_parent(&self.data_root))
     }
 }

@@ -86,6 +86,8 @@ impl Engine {
     fn repair_blocking(&self) -> Result<()> {
         let running = self.inner.containers.recover()?;
         let running_ids = self.inner.containers.running_ids();
+        // Before any policy start (they wait for the mounts to be reconciled, below).
+        crate::cgroups::parent::remove_empty(&self.inner.config.cgroup_parent(), &running_ids);
         self.inner.containers.shared().network.repair_blocking(&running_ids)?;
         self.inner.driver.reconcile_mounts(&running)?;
         self.inner.containers.mounts_reconciled();
@@ -103,6 +105,8 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             let running = engine.inner.containers.running_layer_ids()?;
             engine.inner.driver.reconcile_mounts(&running)?;
+            let running_ids = engine.inner.containers.running_ids();
+            crate::cgroups::parent::remove_empty(&engine.inner.config.cgroup_parent(), &running_ids);
             Ok::<_, EngineError>(())
         })
         .await

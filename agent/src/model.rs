@@ -365,6 +365,9 @@ pub struct ContainerSummary {
     /// Published ports of a running container.
     #[serde(default)]
     pub ports: Vec<PublishedPort>,
+    /// Its binds, tmpfs mounts and volumes, as `docker inspect` shows them.
+    #[serde(default)]
+    pub mounts: Vec<MountPoint>,
 }
 
 /// Filters of `docker ps`.

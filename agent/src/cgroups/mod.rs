@@ -4,11 +4,13 @@
 //!
 //! A process's cgroups are found from `/proc/<pid>/cgroup` and `/proc/self/mountinfo`
 //! ([`locate`]); the controller files are read directly ([`v1`], [`v2`]) at the moment of the call.
+//! [`parent`] names the agent's own cgroup parent and removes it when it is empty.
 
 pub mod error;
 pub mod host;
 pub mod locate;
 pub mod model;
+pub mod parent;
 pub mod parse;
 pub mod v1;
 pub mod v2;

@@ -64,6 +64,7 @@ impl Engine {
             let filters =
                 list::Filters::parse(&opts.filters, |r| images.resolve(r).ok().map(|i| i.id))?;
             let all = opts.all || filters.implies_all();
+            let volumes = crate::containers::volume_mounts::store_of(engine.container_side());
             let mut records: Vec<_> = engine
                 .container_side()
                 .registry
@@ -71,15 +72,24 @@ impl Engine {
                 .into_iter()
                 .map(|c| c.record())
                 .filter(|r| all || crate::containers::live::is_active(r.state.status))
-                .filter(|r| filters.matches(r))
+                .map(|r| {
+                    let mounts = crate::containers::volume_mounts::mount_points_blocking(
+                        &volumes,
+                        &r.id,
+                        &r.spec.host,
+                    );
+                    (r, mounts)
+                })
+                .filter(|(r, mounts)| filters.matches(r, mounts))
                 .collect();
-            records.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            records.sort_by(|a, b| b.0.created_at.cmp(&a.0.created_at));
             let now = chrono::Utc::now();
             let network = &engine.container_side().network;
             Ok(records
-                .iter()
-                .map(|r| {
-                    let mut line = list::summary(r, now);
+                .into_iter()
+                .map(|(r, mounts)| {
+                    let r = &r;
+                    let mut line = list::summary(r, mounts, now);
                     if let Ok(Some(endpoint)) = network.endpoint(&r.id) {
                         line.ports = crate::network::published_ports(&endpoint);
                     }

@@ -49,13 +49,20 @@ pub(crate) async fn finish_run(shared: &Arc<Shared>, c: &Arc<Container>, end: Ru
     state.oom_killed = end.oom_killed;
     state.error = end.error;
     state.finished_at = end.finished_at;
+    let restart_in = crate::containers::restart::plan_after_exit(c, &state);
+    if restart_in.is_some() {
+        state.status = ContainerStatus::Restarting;
+    }
     if let Err(e) = shared.persist_state(c, &state).await {
         warn!(id = %c.id, error = %e, "could not store the exit; the next start reads it from the shim's exit file");
     }
     let waiters = c.end_run(state.clone());
     resolve(waiters, &Container::outcome(&state));
     info!(id = %c.id, exit_code = state.exit_code, "container exited");
-    crate::containers::restart::after_exit(shared, c, &state);
+    if let Some(delay) = restart_in {
+        crate::containers::restart::schedule(shared, c, delay);
+        return;
+    }
     if rec.spec.host.auto_remove {
         // `--rm` takes the container's anonymous volumes with it, as Docker does.
         let anonymous = crate::containers::volume_mounts::anonymous_volumes(shared, &c.id).await;

@@ -1,12 +1,12 @@
-//! `docker ps`: filters (`status`, `name`, `id`, `label`, `ancestor`, `exited`) and the summary
-//! lines, newest first.
+//! `docker ps`: filters (`status`, `name`, `id`, `label`, `ancestor`, `exited`, `volume`) and
+//! the summary lines (with their `Mounts`), newest first.
 
 use std::collections::BTreeMap;
 
 use crate::containers::record::ContainerRecord;
 use crate::containers::{merge, status_text, time};
 use crate::error::{EngineError, Result};
-use crate::model::{ContainerStatus, ContainerSummary};
+use crate::model::{ContainerStatus, ContainerSummary, MountPoint};
 
 /// Parsed `docker ps` filters. Values of one key are alternatives; keys must all match.
 #[derive(Debug, Default)]
@@ -18,6 +18,8 @@ pub(crate) struct Filters {
     /// The reference as given, and the image id it resolves to (if any).
     ancestors: Vec<(String, Option<String>)>,
     exited: Vec<i64>,
+    /// Volume names, bind sources or mount destinations.
+    volumes: Vec<String>,
 }
 
 fn parse_status(value: &str) -> Result<ContainerStatus> {
@@ -56,6 +58,7 @@ impl Filters {
                         None => (value.clone(), None),
                     }),
                     "ancestor" => f.ancestors.push((value.clone(), resolve_image(value))),
+                    "volume" => f.volumes.push(value.clone()),
                     "exited" => f.exited.push(value.parse().map_err(|_| {
                         EngineError::InvalidArgument(format!("invalid filter 'exited={value}'"))
                     })?),
@@ -76,7 +79,8 @@ impl Filters {
         !self.status.is_empty() || !self.exited.is_empty()
     }
 
-    pub(crate) fn matches(&self, rec: &ContainerRecord) -> bool {
+    /// Whether the container of `rec`, with `mounts`, passes every filter.
+    pub(crate) fn matches(&self, rec: &ContainerRecord, mounts: &[MountPoint]) -> bool {
         let state = &rec.state;
         (self.status.is_empty() || self.status.contains(&state.status))
             && (self.names.is_empty() || self.names.iter().any(|p| name_matches(p, &rec.name)))
@@ -96,7 +100,21 @@ impl Filters {
             && (self.exited.is_empty()
                 || (state.status == ContainerStatus::Exited
                     && self.exited.contains(&state.exit_code)))
+            && (self.volumes.is_empty() || self.volumes.iter().any(|v| mounts_volume(mounts, v)))
     }
+}
+
+/// dockerd's `volume=` filter: a mount whose destination is `value`, or whose volume name (the
+/// source for a bind) is.
+fn mounts_volume(mounts: &[MountPoint], value: &str) -> bool {
+    mounts.iter().any(|m| {
+        let name = if m.name.is_empty() {
+            &m.source
+        } else {
+            &m.name
+        };
+        m.destination == value || name == value
+    })
 }
 
 /// Docker matches names as regular expressions against `/name`; we support the forms people
@@ -124,6 +142,7 @@ fn name_matches(pattern: &str, name: &str) -> bool {
 /// One `docker ps` line.
 pub(crate) fn summary(
     rec: &ContainerRecord,
+    mounts: Vec<MountPoint>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> ContainerSummary {
     let command = match merge::path_and_args(&rec.config) {
@@ -142,6 +161,7 @@ pub(crate) fn summary(
         status: status_text::status_text(&rec.state, now),
         labels: rec.config.labels.clone(),
         ports: Vec::new(),
+        mounts,
     }
 }
 
@@ -166,5 +186,30 @@ mod tests {
         let mut raw = BTreeMap::new();
         raw.insert("status".to_string(), vec!["sleepy".to_string()]);
         assert!(Filters::parse(&raw, |_| None).is_err());
+    }
+
+    #[test]
+    fn volume_filter_matches_names_sources_and_destinations() {
+        let mount = |name: &str, source: &str, destination: &str| MountPoint {
+            kind: if name.is_empty() { "bind" } else { "volume" }.to_string(),
+            name: name.to_string(),
+            source: source.to_string(),
+            destination: destination.to_string(),
+            mode: String::new(),
+            rw: true,
+        };
+        let mounts = [
+            mount("data", "/var/lib/strata/volumes/data/_data", "/data"),
+            mount("", "/srv/www", "/www"),
+        ];
+        assert!(mounts_volume(&mounts, "data"));
+        assert!(mounts_volume(&mounts, "/data"));
+        assert!(mounts_volume(&mounts, "/srv/www"));
+        assert!(mounts_volume(&mounts, "/www"));
+        assert!(!mounts_volume(&mounts, "other"));
+        assert!(!mounts_volume(
+            &mounts,
+            "/var/lib/strata/volumes/data/_data"
+        ));
     }
 }

@@ -132,6 +132,14 @@ impl Container {
         is_active(self.live().record.state.status)
     }
 
+    /// Whether a process of this container runs (running or paused; not `restarting`).
+    pub(crate) fn has_process(&self) -> bool {
+        matches!(
+            self.live().record.state.status,
+            ContainerStatus::Running | ContainerStatus::Paused
+        )
+    }
+
     /// The outcome a waiter gets from the current state.
     pub(crate) fn outcome(state: &ContainerState) -> WaitOutcome {
         WaitOutcome {

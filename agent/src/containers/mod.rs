@@ -94,10 +94,13 @@ impl ContainerManager {
     pub fn open(db: Arc<Db>, driver: Arc<dyn GraphDriver>, config: &EngineConfig) -> Result<Self> {
         let runtime = OciRuntime::new(config.default_runtime.clone(), paths::runtime_root(config));
         let records = db.read(record::load_all)?;
+        let manual_stops = db.read(restart::load_manual_stops)?;
         let registry = Registry::default();
         for rec in records {
             let paths = paths::ContainerPaths::new(config, &rec.id);
-            registry.insert(Arc::new(Container::new(rec, paths)));
+            let c = Container::new(rec, paths);
+            c.live().restart.manually_stopped = manual_stops.contains(&c.id);
+            registry.insert(Arc::new(c));
         }
         let network = Arc::new(crate::network::NetworkManager::new(
             db.clone(),
@@ -133,25 +136,27 @@ impl ContainerManager {
         self.shared.mounts_reconciled.send_replace(true);
     }
 
-    /// The rw layers of running containers.
+    /// The rw layers of running containers (a `restarting` one holds none while its restart
+    /// delay runs).
     pub fn running_layer_ids(&self) -> Result<Vec<LayerId>> {
         Ok(self
             .shared
             .registry
             .all()
             .into_iter()
-            .filter(|c| c.is_running())
+            .filter(|c| c.has_process())
             .map(|c| c.live().record.rw_layer.clone())
             .collect())
     }
 
-    /// Ids of the containers recorded as running (or paused, restarting).
+    /// Ids of the containers recorded as running or paused (not `restarting`: those have no
+    /// process, endpoint or cgroup while their restart delay runs).
     pub fn running_ids(&self) -> std::collections::HashSet<String> {
         self.shared
             .registry
             .all()
             .into_iter()
-            .filter(|c| c.is_running())
+            .filter(|c| c.has_process())
             .map(|c| c.id.clone())
             .collect()
     }

@@ -1,8 +1,12 @@
 //! Recovery at engine open: containers recorded as running either still have a live shim
 //! (reconnect and monitor again) or ended while no agent was watching (record the exit from the
-//! shim's exit file, or 255 "shim vanished"; auto-remove ones are removed).
+//! shim's exit file, or 255 "shim vanished"; auto-remove ones are removed; the restart policy
+//! then applies to that exit as to any other). Stopped containers whose policy says so
+//! (`always`, `unless-stopped` not stopped by hand: [`restart::starts_at_agent_start`]) are
+//! started. Both wait until the driver's mounts are reconciled.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use strata_drivers::LayerId;
 use tracing::{debug, info, warn};
@@ -11,7 +15,7 @@ use crate::containers::exit::finish_run;
 use crate::containers::live::{is_active, Container};
 use crate::containers::monitor::{self, exit_from_files};
 use crate::containers::paths::remove_dir_if_present;
-use crate::containers::{record, Shared};
+use crate::containers::{record, restart, start, Shared};
 use crate::error::{EngineError, Result};
 use crate::model::ContainerStatus;
 use crate::runtime::shim_client;
@@ -27,6 +31,15 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
     for c in shared.registry.all() {
         let rec = c.record();
         if !is_active(rec.state.status) {
+            let manually_stopped = c.live().restart.manually_stopped;
+            if restart::starts_at_agent_start(
+                &rec.spec.host.restart_policy,
+                &rec.state,
+                manually_stopped,
+            ) {
+                info!(id = %c.id, policy = %rec.spec.host.restart_policy.name, "restart policy: starting at agent start");
+                handle.spawn(start_at_agent_start(shared.clone(), c.clone()));
+            }
             continue;
         }
         if shim_client::shim_alive(&c.paths.shim_dir) {
@@ -66,25 +79,56 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
         state.oom_killed = end.oom_killed;
         state.error = end.error;
         state.finished_at = end.finished_at;
+        let restart_in = restart::plan_after_exit(&c, &state);
+        if restart_in.is_some() {
+            state.status = ContainerStatus::Restarting;
+        }
         shared.db.write("recording exit found at start", |tx| {
             record::save_state(tx, &c.id, &state)
         })?;
         c.live().record.state = state;
+        if let Some(delay) = restart_in {
+            handle.spawn(restart_after_recovery(shared.clone(), c.clone(), delay));
+        }
     }
     Ok(in_use)
+}
+
+/// Wait until the engine has reconciled the driver's mounts with what recovery reported in
+/// use; false when the engine closes first.
+async fn mounts_reconciled(shared: &Shared) -> bool {
+    let mut reconciled = shared.mounts_reconciled.subscribe();
+    tokio::select! {
+        _ = shared.cancel.cancelled() => false,
+        ready = reconciled.wait_for(|done| *done) => ready.is_ok(),
+    }
+}
+
+/// A stopped container whose policy starts it with the agent: started as dockerd's restore
+/// does (restart count and manual-stop flag reset, as by a user's start).
+async fn start_at_agent_start(shared: Arc<Shared>, c: Arc<Container>) {
+    if !mounts_reconciled(&shared).await {
+        return;
+    }
+    restart::on_manual_start(&shared, &c).await;
+    match start::start(&shared, &c).await {
+        Ok(()) | Err(EngineError::NotModified { .. }) => {}
+        Err(e) => warn!(id = %c.id, error = %e, "restart policy: start at agent start failed"),
+    }
+}
+
+/// A container that ended while the agent was away and whose policy restarts it.
+async fn restart_after_recovery(shared: Arc<Shared>, c: Arc<Container>, delay: Duration) {
+    if mounts_reconciled(&shared).await {
+        restart::schedule(&shared, &c, delay);
+    }
 }
 
 async fn reconnect(shared: Arc<Shared>, c: Arc<Container>) {
     // The driver adopts the running container's mount only after recovery returns; an exit
     // handled before that would release a use the driver does not count yet.
-    let mut reconciled = shared.mounts_reconciled.subscribe();
-    tokio::select! {
-        _ = shared.cancel.cancelled() => return,
-        ready = reconciled.wait_for(|done| *done) => {
-            if ready.is_err() {
-                return;
-            }
-        }
+    if !mounts_reconciled(&shared).await {
+        return;
     }
     match shim_client::connect(&c.paths.shim_dir).await {
         Ok(conn) => {

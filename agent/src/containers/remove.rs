@@ -35,6 +35,10 @@ pub(crate) async fn remove(shared: &Arc<Shared>, c: &Arc<Container>, force: bool
         if !is_active(status) {
             return remove_locked(shared, c).await;
         }
+        if force && crate::containers::restart::cancel_restarting_locked(shared, c).await {
+            // It was waiting out a restart delay: nothing runs; now `exited`.
+            return remove_locked(shared, c).await;
+        }
         if !force {
             return Err(EngineError::Conflict(format!(
                 "cannot remove container \"/{name}\": container is running: stop the container \

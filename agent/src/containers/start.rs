@@ -34,13 +34,26 @@ pub(crate) fn start_failure_code(message: &str) -> i64 {
 
 /// Start container `c`.
 pub(crate) async fn start(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<()> {
+    start_from(shared, c, false).await
+}
+
+/// The restart policy's start at the end of its delay: only from `restarting` (a `docker stop`
+/// meanwhile left it `exited`: `NotModified`, nothing started).
+pub(crate) async fn start_restarting(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<()> {
+    start_from(shared, c, true).await
+}
+
+async fn start_from(shared: &Arc<Shared>, c: &Arc<Container>, restarting: bool) -> Result<()> {
     let _guard = c.lifecycle.lock().await;
     {
-        let live = c.live();
+        let mut live = c.live();
         if live.removed {
             return Err(EngineError::NoSuchContainer(c.id.clone()));
         }
-        if is_active(live.record.state.status) {
+        let status = live.record.state.status;
+        if restarting && status == ContainerStatus::Restarting {
+            live.restart.pending = None;
+        } else if restarting || is_active(status) {
             return Err(EngineError::NotModified {
                 id: c.id.clone(),
                 state: live.record.state.status.as_str().to_string(),
@@ -108,6 +121,7 @@ async fn launch_and_connect(
     let host = rec.spec.host.clone();
     let config = rec.config.clone();
     let init_binary = shared.config.init_binary.clone();
+    let cgroup_parent = shared.config.cgroup_parent();
     let id = c.id.clone();
     let volumes = volume_mounts::store_of(shared);
     // Bridge mode attaches the container here; the end of the run (`exit::finish_run`, also
@@ -157,7 +171,7 @@ async fn launch_and_connect(
             init: host.init.then_some(init_binary),
             mounts,
             resources: host.resources.clone(),
-            cgroups_path: format!("/strata/{id}"),
+            cgroups_path: crate::cgroups::parent::container_path(&cgroup_parent, &id),
             network: net.namespace,
             privileged: host.privileged,
             cap_add: host.cap_add.clone(),

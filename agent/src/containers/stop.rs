@@ -35,7 +35,10 @@ pub(crate) async fn kill(
     signal: Option<&str>,
 ) -> Result<()> {
     let number = signal::parse(signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL"))?;
-    crate::containers::restart::note_manual_stop(c);
+    crate::containers::restart::note_manual_stop(shared, c).await;
+    if crate::containers::restart::cancel_restarting(shared, c).await {
+        return Ok(());
+    }
     let Some(exited) = exit_waiter_if_running(c) else {
         return Err(EngineError::Conflict(format!(
             "Cannot kill container: {id}: container {id} is not running",
@@ -60,7 +63,10 @@ pub(crate) async fn stop(
     c: &Arc<Container>,
     timeout: Option<i64>,
 ) -> Result<()> {
-    crate::containers::restart::note_manual_stop(c);
+    crate::containers::restart::note_manual_stop(shared, c).await;
+    if crate::containers::restart::cancel_restarting(shared, c).await {
+        return Ok(());
+    }
     let Some(mut exited) = exit_waiter_if_running(c) else {
         return Err(EngineError::NotModified {
             id: c.id.clone(),

@@ -169,27 +169,33 @@ pub(crate) async fn mount_points(
     id: &str,
     host: &HostSpec,
 ) -> Vec<MountPoint> {
-    let mut out = mounts::mount_points(host);
     let store = store(shared);
     let key = id.to_string();
-    let volumes = Shared::blocking("reading the container's volumes", move || {
-        let list = store.container_volumes(&key)?;
-        Ok(list
-            .into_iter()
-            .map(|v| MountPoint {
-                kind: "volume".to_string(),
-                source: store.data_dir(&v.volume).display().to_string(),
-                name: v.volume,
-                destination: v.destination,
-                mode: v.mode,
-                rw: !v.read_only,
-            })
-            .collect::<Vec<_>>())
+    let host = host.clone();
+    Shared::blocking("reading the container's volumes", move || {
+        Ok(mount_points_blocking(&store, &key, &host))
     })
-    .await;
-    match volumes {
-        Ok(list) => out.extend(list),
-        Err(e) => warn!(id, error = %e, "listing the container's volumes for inspect"),
+    .await
+    .unwrap_or_default()
+}
+
+/// [`mount_points`] for callers on the blocking pool (`docker ps` lists every container's).
+pub(crate) fn mount_points_blocking(
+    store: &VolumeStore,
+    id: &str,
+    host: &HostSpec,
+) -> Vec<MountPoint> {
+    let mut out = mounts::mount_points(host);
+    match store.container_volumes(id) {
+        Ok(list) => out.extend(list.into_iter().map(|v| MountPoint {
+            kind: "volume".to_string(),
+            source: store.data_dir(&v.volume).display().to_string(),
+            name: v.volume,
+            destination: v.destination,
+            mode: v.mode,
+            rw: !v.read_only,
+        })),
+        Err(e) => warn!(id, error = %e, "listing the container's volumes"),
     }
     out
 }

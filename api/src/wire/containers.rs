@@ -207,9 +207,10 @@ fn summary_state(s: ContainerStatus) -> ContainerSummaryStateEnum {
 pub fn state(s: &model::ContainerState) -> ContainerState {
     ContainerState {
         status: Some(state_status(s.status)),
+        // dockerd counts a restarting container as running (its restart delay is part of the run).
         running: Some(matches!(
             s.status,
-            ContainerStatus::Running | ContainerStatus::Paused
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Restarting
         )),
         paused: Some(s.status == ContainerStatus::Paused),
         restarting: Some(s.status == ContainerStatus::Restarting),
@@ -322,7 +323,7 @@ pub fn summary(s: &model::ContainerSummary) -> ContainerSummary {
         network_settings: Some(ContainerSummaryNetworkSettings {
             networks: Some(HashMap::new()),
         }),
-        mounts: Some(Vec::new()),
+        mounts: Some(s.mounts.iter().map(mount_point).collect()),
         ..Default::default()
     }
 }
