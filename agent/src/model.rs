@@ -123,6 +123,9 @@ pub struct ContainerSpec {
     /// Container paths asked to be anonymous volumes (`-v /ctr`, Docker's `Config.Volumes`).
     #[serde(default)]
     pub volumes: Vec<String>,
+    /// Ports the container config exposes beyond the image's (`--expose`, `Config.ExposedPorts`).
+    #[serde(default)]
+    pub exposed_ports: Vec<String>,
 }
 
 /// The host side of a container (Docker's `HostConfig`).

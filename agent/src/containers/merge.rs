@@ -65,7 +65,7 @@ pub(crate) fn resolve_config(
     let mut labels = image.labels.clone();
     labels.extend(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut exposed_ports = image.exposed_ports.clone();
-    for port in spec.host.port_bindings.keys() {
+    for port in spec.exposed_ports.iter().chain(spec.host.port_bindings.keys()) {
         if !exposed_ports.contains(port) {
             exposed_ports.push(port.clone());
         }

@@ -55,6 +55,7 @@ pub fn spec_from_create(body: ContainerCreateBody) -> model::ContainerSpec {
         stop_timeout: body.stop_timeout,
         host,
         volumes: body.volumes.unwrap_or_default(),
+        exposed_ports: body.exposed_ports.unwrap_or_default(),
     }
 }
 

@@ -104,6 +104,7 @@ pub struct TestImage {
     corrupt_blob_digest: Option<usize>,
     label: Option<(String, String)>,
     volumes: Vec<String>,
+    exposed_ports: Vec<String>,
 }
 
 /// What was built: enough for tests to find the image and its layers.
@@ -159,6 +160,7 @@ impl TestImage {
             corrupt_blob_digest: None,
             label: None,
             volumes: Vec::new(),
+            exposed_ports: Vec::new(),
         }
     }
 
@@ -173,6 +175,13 @@ impl TestImage {
     /// Declare `path` as a `VOLUME` of the image (config `Volumes`).
     pub fn volume(mut self, path: &str) -> Self {
         self.volumes.push(path.to_string());
+        self
+    }
+
+    /// Declare `port` (`80/tcp`, `53/udp`) as an `EXPOSE`d port of the image (config
+    /// `ExposedPorts`).
+    pub fn expose(mut self, port: &str) -> Self {
+        self.exposed_ports.push(port.to_string());
         self
     }
 
@@ -369,6 +378,14 @@ impl TestImage {
         });
         if let Some((k, v)) = &self.label {
             runtime["Labels"] = json!({ k: v });
+        }
+        if !self.exposed_ports.is_empty() {
+            let ports: serde_json::Map<String, Value> = self
+                .exposed_ports
+                .iter()
+                .map(|p| (p.clone(), json!({})))
+                .collect();
+            runtime["ExposedPorts"] = Value::Object(ports);
         }
         if !self.volumes.is_empty() {
             let volumes: serde_json::Map<String, Value> = self
