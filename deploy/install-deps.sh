@@ -52,4 +52,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
+# The devicemapper tests run in a guest kernel (this host's has no device-mapper): qemu, Debian's
+# kernel unpacked in a private directory, virtme-ng in a venv (tests/vm/install.sh).
+bash "$(dirname "${BASH_SOURCE[0]}")/../tests/vm/install.sh"
+
 echo "install-deps.sh: all dependencies present"

@@ -37,6 +37,12 @@ set +e
 # the part that shows where a run stopped.
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" | grep --line-buffered -v '^ *Compiling '
 status=${PIPESTATUS[0]}
+
+echo "== devicemapper: the conformance suite inside a guest kernel (tests/vm/run.sh)"
+# This host's kernel has no device-mapper: run.sh boots Debian's kernel under qemu (TCG) and runs
+# the suite's binary there; its output, test result and time line go into the same log.
+bash "$top/tests/vm/run.sh" 2>&1 | tee -a "$log" | grep --line-buffered -v '^ *Compiling '
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 set -e
 
 # One closing line over all test binaries, for people and for CI.
