@@ -11,8 +11,9 @@
 # skopeo over plain HTTP (skopeo gzips the layers). Then, per driver, it starts a private Strata
 # and a private dockerd, both with --insecure-registry for that address, pulls once through each
 # (a warm-up, not timed, which also checks that both end up with the same layer diff ids), and
-# times --runs pulls through each, alternating which engine goes first, removing the image
-# (docker rmi) after every pull. It prints min/median/max per engine and the ratio
+# times --runs pulls through each, alternating which engine goes first, removing the image by id
+# (docker rmi -f ID) after every pull and checking in the registry's access log that every
+# timed pull fetched every layer. It prints min/median/max per engine and the ratio
 # dockerd / Strata (above 1: Strata pulls faster). --json FILE writes every sample.
 #
 # Needs: docker (CLI), dockerd (Debian: apt-get install docker.io; not installed by the
@@ -106,12 +107,36 @@ diff_ids() {
   "${cli[@]}" image inspect --format '{{json .RootFS.Layers}}' "$remote"
 }
 
-# pull_once ENGINE FILE: time `docker pull` through ENGINE into FILE, then remove the image.
+# blob_gets: how many blobs of the test image the registry has served so far (its access log).
+blob_gets() {
+  grep -c "\"GET /v2/strata-bench/pull/blobs/sha256:[0-9a-f]* HTTP/1.1\" 200 " "$REGISTRY_DIR/registry.log" || true
+}
+
+# remove_pulled ENGINE: remove the image by id (docker rmi NAME:TAG is not enough on Strata:
+# it leaves the image under its digest reference), then check nothing is left, so that the next
+# pull downloads and unpacks every layer again.
+remove_pulled() {
+  local -n cli="$1"
+  local id left
+  id="$("${cli[@]}" image inspect --format '{{.Id}}' "$remote")" \
+    || { say "docker image inspect $remote through $1 failed"; return 1; }
+  "${cli[@]}" rmi -f "$id" >"$BENCH_WORK/rmi.out" 2>&1 \
+    || { say "docker rmi -f $id through $1 failed: $(tail -n 2 "$BENCH_WORK/rmi.out" | tr '\n' ' ')"; return 1; }
+  left="$("${cli[@]}" images -aq)"
+  [ -z "$left" ] || { say "images left through $1 after docker rmi -f $id: $left"; return 1; }
+}
+
+# pull_once ENGINE FILE: time `docker pull` through ENGINE into FILE, check that every blob
+# was fetched from the registry, then remove the image.
 pull_once() {
   local -n cli="$1"
+  local before after
+  before="$(blob_gets)"
   time_it "$2" "${cli[@]}" pull "$remote" || return 1
-  "${cli[@]}" rmi "$remote" >"$BENCH_WORK/rmi.out" 2>&1 \
-    || { say "docker rmi through $1 failed: $(tail -n 2 "$BENCH_WORK/rmi.out" | tr '\n' ' ')"; return 1; }
+  after="$(blob_gets)"
+  [ $((after - before)) -ge "$pushed_layers" ] \
+    || { say "a pull through $1 fetched $((after - before)) blobs, expected at least $pushed_layers layers: layers were left from an earlier pull"; return 1; }
+  remove_pulled "$1"
 }
 
 measure_driver() {
@@ -131,8 +156,8 @@ measure_driver() {
   ours="$(diff_ids strata_cli)"; theirs="$(diff_ids dockerd_cli)"
   [ "$ours" = "$theirs" ] || die "Strata and dockerd pulled different layers: $ours vs $theirs"
   [ "$(jq length <<<"$ours")" -eq "$pushed_layers" ] || die "Strata pulled $(jq length <<<"$ours") layers, expected $pushed_layers"
-  "${strata_cli[@]}" rmi "$remote" >/dev/null
-  "${dockerd_cli[@]}" rmi "$remote" >/dev/null
+  remove_pulled strata_cli || return 1
+  remove_pulled dockerd_cli || return 1
 
   : >"$BENCH_WORK/strata.ns"; : >"$BENCH_WORK/dockerd.ns"
   for i in $(seq 1 "$runs"); do
