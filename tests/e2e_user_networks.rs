@@ -293,12 +293,15 @@ fn user_network_names_aliases_connect_disconnect_and_rm() -> Result<()> {
         page.matches(PAGE.trim()).count() == 2,
         "pages by name and alias: {page}"
     );
-    let lookup = run_sh(
-        &d,
-        &["--network", "appnet"],
-        "busybox nslookup web 10.232.1.1",
-    )?;
-    ensure!(lookup.contains(&web_ip), "nslookup web: {lookup}");
+    eventually("web's name through nslookup", || {
+        let lookup = run_sh(
+            &d,
+            &["--network", "appnet"],
+            "busybox nslookup web 10.232.1.1",
+        )?;
+        ensure!(lookup.contains(&web_ip), "nslookup web: {lookup}");
+        Ok(())
+    })?;
 
     // A container started after web is resolvable from web (records are live).
     d.docker_ok([
@@ -313,11 +316,14 @@ fn user_network_names_aliases_connect_disconnect_and_rm() -> Result<()> {
         "300",
     ])?;
     let late_ip = address_on(&d, "late", "appnet")?;
-    let from_web = d.docker_ok(["exec", "web", "busybox", "nslookup", "late"])?;
-    ensure!(
-        from_web.contains(&late_ip),
-        "nslookup late from web: {from_web}"
-    );
+    eventually("late's name from web", || {
+        let from_web = d.docker_ok(["exec", "web", "busybox", "nslookup", "late"])?;
+        ensure!(
+            from_web.contains(&late_ip),
+            "nslookup late from web: {from_web}"
+        );
+        Ok(())
+    })?;
 
     // Not on the default bridge: no embedded DNS there (nothing answers on its gateway, and
     // its containers' resolv.conf names no network DNS).
@@ -375,8 +381,11 @@ fn user_network_names_aliases_connect_disconnect_and_rm() -> Result<()> {
         hosts.contains(&client_ip),
         "client's /etc/hosts lacks {client_ip}: {hosts}"
     );
-    let cli = d.docker_ok(["exec", "web", "busybox", "nslookup", "cli"])?;
-    ensure!(cli.contains(&client_ip), "the connect alias: {cli}");
+    eventually("the connect alias from web", || {
+        let cli = d.docker_ok(["exec", "web", "busybox", "nslookup", "cli"])?;
+        ensure!(cli.contains(&client_ip), "the connect alias: {cli}");
+        Ok(())
+    })?;
     let err = d.docker(["network", "connect", "appnet", "client"]);
     ensure!(!err.status.success(), "connected twice");
     d.docker_ok(["network", "disconnect", "appnet", "client"])?;
@@ -441,7 +450,7 @@ fn network_subnet_choice_duplicates_persistence_and_prune() -> Result<()> {
         "an overlapping subnet was accepted"
     );
 
-    // A container on auto1 keeps it from being pruned; both survive an agent restart.
+    // Networks survive a clean agent restart (bridges removed at shutdown, made again at start).
     d.docker_ok([
         "create",
         "--name",
@@ -464,6 +473,59 @@ fn network_subnet_choice_duplicates_persistence_and_prune() -> Result<()> {
     );
     d.docker_ok(["start", "c1"])?;
     d.docker_ok(["wait", "c1"])?;
+
+    // Connected while stopped: the connection is kept and made at each start (eth1).
+    d.docker_ok(["create", "--name", "s1", IMAGE, "sleep", "300"])?;
+    d.docker_ok(["network", "connect", "auto2", "s1"])?;
+    d.docker_ok(["start", "s1"])?;
+    let devs = d.docker_ok(["exec", "s1", "cat", "/proc/net/dev"])?;
+    ensure!(interfaces(&devs) == ["eth0", "eth1", "lo"], "s1: {devs}");
+    address_on(&d, "s1", "auto2")?;
+    address_on(&d, "s1", "bridge")?;
+
+    // A crash of the agent while s1 runs, and s1's end while it is away: the next start
+    // removes both of its endpoints and its veth on auto2's bridge.
+    let s1_pid = inspect_json(&d, &["inspect", "s1"])?["State"]["Pid"]
+        .as_i64()
+        .context("s1 has no pid")?;
+    let agent = d.pid().context("the agent has no pid")?;
+    sigkill(i64::from(agent))?;
+    d.wait_exit(Duration::from_secs(30))?;
+    sigkill(s1_pid)?;
+    eventually("s1's process to end", || {
+        ensure!(
+            !Path::new(&format!("/proc/{s1_pid}")).exists(),
+            "still there"
+        );
+        Ok(())
+    })?;
+    d.restart(&DaemonOptions::default().args(bip_args))?;
+    ensure!(
+        d.db_count("network_endpoints")? == 0,
+        "leases of s1 remain after repair"
+    );
+    let ports: Vec<String> = std::fs::read_dir(
+        Path::new("/sys/class/net")
+            .join(bridge_of(&second))
+            .join("brif"),
+    )
+    .map(|e| {
+        e.flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    })
+    .unwrap_or_default();
+    ensure!(
+        ports.is_empty(),
+        "veths remain on auto2's bridge: {ports:?}"
+    );
+    d.docker_ok(["start", "s1"])?;
+    let devs = d.docker_ok(["exec", "s1", "cat", "/proc/net/dev"])?;
+    ensure!(
+        interfaces(&devs) == ["eth0", "eth1", "lo"],
+        "s1 after repair: {devs}"
+    );
+    d.docker_ok(["rm", "-f", "s1"])?;
 
     let pruned = d.docker_ok(["network", "prune", "-f"])?;
     ensure!(
@@ -564,6 +626,14 @@ fn udp_published_port_round_trips() -> Result<()> {
     d.docker_ok(["rm", "-f", "echo"])?;
     UdpSocket::bind(("127.0.0.1", port)).with_context(|| format!("udp port {port} still taken"))?;
     nothing_left(&d, "after rm")
+}
+
+fn sigkill(pid: i64) -> Result<()> {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill -9 {pid} failed");
+    Ok(())
 }
 
 fn nft_table(table: &str) -> Result<Option<String>> {

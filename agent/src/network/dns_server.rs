@@ -116,7 +116,11 @@ async fn serve(ctx: Arc<Context>, cancel: CancellationToken) {
 
 async fn answer(ctx: &Context, packet: &[u8], client: SocketAddr) {
     let reply = match dns_wire::parse_query(packet) {
-        Ok(q) => respond(ctx, &q, packet).await,
+        Ok(q) => {
+            let reply = respond(ctx, &q, packet).await;
+            debug!(client = %client, name = %q.name, qtype = q.qtype, rcode = reply.as_ref().and_then(|r| r.get(3)).map(|b| b & 0x0f), "dns query answered");
+            reply
+        }
         Err(e) => {
             debug!(client = %client, error = %e, "malformed dns query");
             dns_wire::error_reply(packet, dns_wire::FORMERR)
