@@ -11,11 +11,12 @@ fi
 # Runtime: an OCI runtime, tini for --init, busybox-static for test images.
 # Storage: btrfs-progs and zfs-fuse for the btrfs and zfs drivers.
 # Tests: sqlite3 (metadata checks), jq, curl, util-linux (script for ptys), iproute2,
-# docker-registry and skopeo (registry pull/push tests).
+# docker-registry and skopeo (registry pull/push tests), nftables (serve --ip-masq and its test).
 packages=(
   runc tini busybox-static
   btrfs-progs zfs-fuse
   sqlite3 jq curl util-linux tmux iproute2 procps psmisc prometheus docker-registry skopeo
+  nftables
   build-essential pkg-config
 )
 
