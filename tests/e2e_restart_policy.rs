@@ -6,7 +6,9 @@
 //!   `docker stop` / `rm -f` during the delay;
 //! - cgroup hygiene: each agent's containers live under its own cgroup parent, a removed
 //!   container leaves no cgroup directory, a clean shutdown removes the empty parent;
-//! - the `Mounts` column of `docker ps` and its `volume=` filter.
+//! - the `Mounts` column of `docker ps` and its `volume=` filter;
+//! - the default seccomp profile: a denied syscall fails with EPERM, `--cap-add` of its
+//!   capability or `--security-opt seccomp=unconfined` allows it, `/info` lists the profile.
 
 mod interactive_support;
 
@@ -498,6 +500,82 @@ fn ps_shows_mounts_and_filters_by_volume() -> Result<()> {
     ])?;
     ensure!(none.trim().is_empty(), "volume=nothing: {none:?}");
     d.docker_ok(["rm", "-f", "mounted", "plain"])?;
+    d.stop()?;
+    Ok(())
+}
+
+#[test]
+fn default_seccomp_profile_denies_and_can_be_turned_off() -> Result<()> {
+    use strata_test_support::docker_cli::OutputExt;
+    let (_work, mut d) = daemon_with_image(&DaemonOptions::default())?;
+    let info = d.docker_ok(["info", "--format", "{{json .SecurityOptions}}"])?;
+    ensure!(
+        info.contains("name=seccomp,profile=builtin"),
+        "docker info SecurityOptions: {info:?}"
+    );
+    // unshare(CLONE_NEWUSER) needs no capability: only the profile stops it.
+    let denied = d.docker(["run", "--rm", IMAGE, "busybox", "unshare", "-U", "true"]);
+    ensure!(
+        !denied.status.success() && denied.stderr_text().contains("Operation not permitted"),
+        "unshare under the default profile fails with EPERM: {}",
+        denied.describe()
+    );
+    let unconfined = d.docker([
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        IMAGE,
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    ensure!(
+        unconfined.status.success(),
+        "unshare -U with seccomp=unconfined succeeds (this needs unprivileged user namespaces \
+         on the host: kernel.unprivileged_userns_clone / user.max_user_namespaces): {}",
+        unconfined.describe()
+    );
+    let with_cap = d.docker([
+        "run",
+        "--rm",
+        "--cap-add",
+        "SYS_ADMIN",
+        IMAGE,
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    ensure!(
+        with_cap.status.success(),
+        "the profile allows unshare to a container with CAP_SYS_ADMIN: {}",
+        with_cap.describe()
+    );
+    let swap = d.docker(["run", "--rm", IMAGE, "busybox", "swapoff", "/no-such-swap"]);
+    ensure!(
+        !swap.status.success() && swap.stderr_text().contains("not permitted"),
+        "swapoff is refused: {}",
+        swap.describe()
+    );
+    let bad = d.docker(["create", "--security-opt", "apparmor=unconfined", IMAGE]);
+    ensure!(
+        !bad.status.success() && bad.stderr_text().contains("invalid --security-opt"),
+        "an unsupported --security-opt is refused: {}",
+        bad.describe()
+    );
+    let c = inspect(
+        &d,
+        &d.docker_ok(["create", "--security-opt", "seccomp=unconfined", IMAGE])?
+            .trim()
+            .to_string(),
+    )?;
+    ensure!(
+        c["HostConfig"]["SecurityOpt"] == serde_json::json!(["seccomp=unconfined"]),
+        "inspect HostConfig.SecurityOpt: {}",
+        c["HostConfig"]["SecurityOpt"]
+    );
     d.stop()?;
     Ok(())
 }

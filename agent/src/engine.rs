@@ -188,6 +188,7 @@ impl Engine {
             mem_total: mem_total_bytes(),
             server_version: env!("CARGO_PKG_VERSION").to_string(),
             init_binary: self.inner.config.init_binary.display().to_string(),
+            security_options: vec![crate::runtime::bundle::seccomp::SECURITY_OPTION.to_string()],
         })
     }
 }

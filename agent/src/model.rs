@@ -157,6 +157,9 @@ pub struct HostSpec {
     /// `--network-alias`, `--ip`), by network name.
     #[serde(default)]
     pub endpoints_config: BTreeMap<String, EndpointRequest>,
+    /// `--security-opt` values as given (`seccomp=unconfined`, ...).
+    #[serde(default)]
+    pub security_opt: Vec<String>,
 }
 
 /// What a container asks of its endpoint on one network (`--network-alias`, `--ip`).
@@ -443,6 +446,9 @@ pub struct SystemInfo {
     pub mem_total: i64,
     pub server_version: String,
     pub init_binary: String,
+    /// `SecurityOptions`: `name=seccomp,profile=builtin`.
+    #[serde(default)]
+    pub security_options: Vec<String>,
 }
 
 /// `docker version`.

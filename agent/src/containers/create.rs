@@ -43,6 +43,7 @@ fn take_name(shared: &Shared, requested: Option<String>, id: &str) -> Result<Str
 
 fn check_host(spec: &ContainerSpec) -> Result<()> {
     mounts::validate(&spec.host)?;
+    crate::containers::security_opts::parse(&spec.host.security_opt)?;
     let policy = spec.host.restart_policy.name.as_str();
     if spec.host.auto_remove && !matches!(policy, "" | "no") {
         return Err(EngineError::InvalidArgument(

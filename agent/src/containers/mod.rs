@@ -42,6 +42,7 @@ mod stop;
 mod time;
 mod wait;
 mod resource_check;
+mod security_opts;
 mod volume_mounts;
 
 use std::sync::Arc;

@@ -176,6 +176,7 @@ async fn launch_and_connect(
             privileged: host.privileged,
             cap_add: host.cap_add.clone(),
             cap_drop: host.cap_drop.clone(),
+            seccomp: crate::containers::security_opts::parse(&host.security_opt)?.seccomp,
         };
         bundle::write_bundle(&bundle_dir, &spec)?;
         Ok(())

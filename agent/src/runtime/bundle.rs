@@ -2,11 +2,13 @@
 //!
 //! The spec follows what dockerd hands to runc: Docker's default mounts, capabilities, masked
 //! and read-only paths, namespaces (pid, ipc, uts, mount, network), the user resolved from the
-//! container's own passwd/group files, resources and no rlimits.
+//! container's own passwd/group files, resources and no rlimits; a default seccomp profile
+//! ([`seccomp`]) unless privileged or turned off.
 
 mod capabilities;
 mod defaults;
 mod resources;
+pub mod seccomp;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -78,6 +80,9 @@ pub struct BundleSpec {
     pub privileged: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
+    /// Apply the default seccomp profile (`false`: `--security-opt seccomp=unconfined`).
+    /// Privileged containers run unconfined whatever this says, as with Docker.
+    pub seccomp: bool,
 }
 
 /// Write `bundle_dir/config.json` for `spec`; returns its path.
@@ -319,7 +324,16 @@ fn linux(spec: &BundleSpec, host: HostSupport) -> Result<Linux, RuntimeError> {
     linux.set_cgroups_path(non_empty(&spec.cgroups_path).map(PathBuf::from));
     linux.set_namespaces(Some(namespaces));
     linux.set_devices(None);
-    linux.set_seccomp(None);
+    linux.set_seccomp(if spec.seccomp && !spec.privileged {
+        let names = capabilities::effective_capability_names(
+            spec.privileged,
+            &spec.cap_add,
+            &spec.cap_drop,
+        )?;
+        Some(seccomp::default_profile(&names)?)
+    } else {
+        None
+    });
     linux.set_rootfs_propagation(None);
     if spec.privileged {
         linux.set_masked_paths(None);

@@ -116,6 +116,7 @@ pub fn host_spec_from_wire(h: HostConfig) -> model::HostSpec {
             .map(super::mounts::mount_request)
             .collect(),
         endpoints_config: Default::default(),
+        security_opt: h.security_opt.unwrap_or_default(),
     }
 }
 
@@ -175,6 +176,7 @@ pub fn host_config(h: &model::HostSpec) -> HostConfig {
         publish_all_ports: Some(h.publish_all_ports),
         dns: Some(h.dns.clone()),
         extra_hosts: (!h.extra_hosts.is_empty()).then(|| h.extra_hosts.clone()),
+        security_opt: (!h.security_opt.is_empty()).then(|| h.security_opt.clone()),
         runtime: None,
         ..Default::default()
     }

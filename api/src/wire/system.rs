@@ -140,7 +140,7 @@ pub fn info(i: &model::SystemInfo) -> SystemInfo {
         }),
         live_restore_enabled: Some(true),
         init_binary: Some(i.init_binary.clone()),
-        security_options: Some(Vec::new()),
+        security_options: Some(i.security_options.clone()),
         warnings: Some(Vec::new()),
         ..Default::default()
     }
