@@ -303,6 +303,55 @@ fn user_network_names_aliases_connect_disconnect_and_rm() -> Result<()> {
         Ok(())
     })?;
 
+    // The responder also speaks TCP, and says NXDOMAIN for a single name it does not know
+    // (asked from the host, to the network's gateway).
+    let answer = dns_over_tcp("10.232.1.1", "web")?;
+    ensure!(
+        answer.len() > 16
+            && answer[answer.len() - 4..] == web_ip.parse::<std::net::Ipv4Addr>()?.octets(),
+        "TCP answer for web: {answer:?}"
+    );
+    let unknown = dns_over_tcp("10.232.1.1", "nosuchcontainer")?;
+    ensure!(
+        unknown[3] & 0x0f == 3,
+        "rcode for an unknown name: {unknown:?}"
+    );
+
+    // --ip: the address asked for, and a clear error when it is taken.
+    d.docker_ok([
+        "run",
+        "-d",
+        "--name",
+        "fixed",
+        "--network",
+        "appnet",
+        "--ip",
+        "10.232.1.77",
+        IMAGE,
+        "sleep",
+        "300",
+    ])?;
+    ensure!(
+        address_on(&d, "fixed", "appnet")? == "10.232.1.77",
+        "--ip not honoured"
+    );
+    let taken = d.docker([
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "--ip",
+        "10.232.1.77",
+        IMAGE,
+        "true",
+    ]);
+    let text = String::from_utf8_lossy(&taken.stderr).to_string();
+    ensure!(
+        text.contains("Address already in use"),
+        "a taken --ip: {text}"
+    );
+    d.docker_ok(["rm", "-f", "fixed"])?;
+
     // A container started after web is resolvable from web (records are live).
     d.docker_ok([
         "run",
@@ -626,6 +675,29 @@ fn udp_published_port_round_trips() -> Result<()> {
     d.docker_ok(["rm", "-f", "echo"])?;
     UdpSocket::bind(("127.0.0.1", port)).with_context(|| format!("udp port {port} still taken"))?;
     nothing_left(&d, "after rm")
+}
+
+/// Ask `server`:53 over TCP for the A record of `name`; returns the reply message.
+fn dns_over_tcp(server: &str, name: &str) -> Result<Vec<u8>> {
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut s = TcpStream::connect((server, 53)).with_context(|| format!("TCP DNS at {server}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(&(query.len() as u16).to_be_bytes())?;
+    s.write_all(&query)?;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len)?;
+    let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut reply)?;
+    ensure!(
+        reply.len() >= 12 && reply[..2] == [0x12, 0x34],
+        "not our reply: {reply:?}"
+    );
+    Ok(reply)
 }
 
 fn sigkill(pid: i64) -> Result<()> {

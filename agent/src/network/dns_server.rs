@@ -1,5 +1,5 @@
-//! The embedded DNS responder of one user-defined network: UDP port 53 on the network's gateway
-//! address (in the host namespace). It answers A queries for the names of the containers
+//! The embedded DNS responder of one user-defined network: UDP and TCP port 53 on the network's
+//! gateway address (in the host namespace). It answers A queries for the names of the containers
 //! attached to that network (container name, `--network-alias`es, short id), read from the
 //! endpoint records at each query so changes are live; AAAA for a known name gets an empty
 //! NOERROR. Other names with a dot go to the host's resolv.conf name servers; without one the
@@ -9,7 +9,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
@@ -20,10 +21,13 @@ use crate::network::error::NetworkError;
 
 /// How long a forwarded query may wait for the upstream server.
 const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
+/// How long a TCP client may take to send its query.
+const TCP_WAIT: Duration = Duration::from_secs(5);
 
 /// A running responder; stopped by [`DnsServer::stop`] or when dropped.
 pub(crate) struct DnsServer {
     cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl DnsServer {
@@ -33,13 +37,14 @@ impl DnsServer {
         network: String,
         gateway: Ipv4Addr,
     ) -> Result<DnsServer, NetworkError> {
-        let socket = UdpSocket::bind(SocketAddrV4::new(gateway, 53))
-            .await
-            .map_err(|e| NetworkError::Bind {
-                host_ip: gateway.to_string(),
-                host_port: 53,
-                source: e,
-            })?;
+        let bind_error = |e| NetworkError::Bind {
+            host_ip: gateway.to_string(),
+            host_port: 53,
+            source: e,
+        };
+        let address = SocketAddrV4::new(gateway, 53);
+        let socket = UdpSocket::bind(address).await.map_err(bind_error)?;
+        let listener = TcpListener::bind(address).await.map_err(bind_error)?;
         let upstreams = upstream_servers(
             &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
             gateway,
@@ -52,13 +57,24 @@ impl DnsServer {
             upstreams,
         });
         info!(network = %ctx.network, address = %gateway, upstreams = ctx.upstreams.len(), "embedded DNS listening");
-        tokio::spawn(serve(ctx, cancel.clone()));
-        Ok(DnsServer { cancel })
+        let tasks = vec![
+            tokio::spawn(serve(ctx.clone(), cancel.clone())),
+            tokio::spawn(serve_tcp(ctx, listener, cancel.clone())),
+        ];
+        Ok(DnsServer { cancel, tasks })
     }
 
-    /// Stop answering (the socket closes).
-    pub fn stop(&self) {
+    /// Stop answering; returns once the sockets are closed (so the address can be bound again).
+    pub async fn stop(mut self) {
         self.cancel.cancel();
+        for task in self.tasks.drain(..) {
+            if tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .is_err()
+            {
+                debug!("a dns task did not end in time");
+            }
+        }
     }
 }
 
@@ -114,8 +130,73 @@ async fn serve(ctx: Arc<Context>, cancel: CancellationToken) {
     }
 }
 
+/// Accept TCP clients (length-prefixed messages, RFC 1035 4.2.2), one query per read.
+async fn serve_tcp(ctx: Arc<Context>, listener: TcpListener, cancel: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (stream, client) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                debug!(error = %e, "dns accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (ctx, cancel) = (ctx.clone(), cancel.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                r = tcp_client(&ctx, stream, client) => {
+                    if let Err(e) = r {
+                        debug!(client = %client, error = %e, "dns tcp client ended");
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn tcp_client(
+    ctx: &Context,
+    mut stream: TcpStream,
+    client: SocketAddr,
+) -> std::io::Result<()> {
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(TCP_WAIT, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            // Closed or idle: done.
+            _ => return Ok(()),
+        }
+        let mut packet = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        tokio::time::timeout(TCP_WAIT, stream.read_exact(&mut packet))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "query body"))??;
+        let Some(reply) = reply_to(ctx, &packet, client).await else {
+            return Ok(());
+        };
+        let Ok(n) = u16::try_from(reply.len()) else {
+            return Ok(());
+        };
+        stream.write_all(&n.to_be_bytes()).await?;
+        stream.write_all(&reply).await?;
+    }
+}
+
 async fn answer(ctx: &Context, packet: &[u8], client: SocketAddr) {
-    let reply = match dns_wire::parse_query(packet) {
+    if let Some(reply) = reply_to(ctx, packet, client).await {
+        if let Err(e) = ctx.socket.send_to(&reply, client).await {
+            debug!(client = %client, error = %e, "dns reply not sent");
+        }
+    }
+}
+
+/// The reply to one query packet (`None`: do not answer).
+async fn reply_to(ctx: &Context, packet: &[u8], client: SocketAddr) -> Option<Vec<u8>> {
+    match dns_wire::parse_query(packet) {
         Ok(q) => {
             let reply = respond(ctx, &q, packet).await;
             debug!(client = %client, name = %q.name, qtype = q.qtype, rcode = reply.as_ref().and_then(|r| r.get(3)).map(|b| b & 0x0f), "dns query answered");
@@ -124,11 +205,6 @@ async fn answer(ctx: &Context, packet: &[u8], client: SocketAddr) {
         Err(e) => {
             debug!(client = %client, error = %e, "malformed dns query");
             dns_wire::error_reply(packet, dns_wire::FORMERR)
-        }
-    };
-    if let Some(reply) = reply {
-        if let Err(e) = ctx.socket.send_to(&reply, client).await {
-            debug!(client = %client, error = %e, "dns reply not sent");
         }
     }
 }

@@ -79,6 +79,22 @@ pub(crate) fn remove(table: &str) -> Result<(), NetworkError> {
     Ok(())
 }
 
+/// Delete table `table` if it exists (checked first, so an agent without the table, or
+/// without nft, changes nothing).
+pub(crate) fn remove_if_present(table: &str) -> Result<bool, NetworkError> {
+    let listed = Command::new("nft")
+        .args(["list", "table", "ip", table])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| NetworkError::io("running nft", e))?;
+    if !listed.success() {
+        return Ok(false);
+    }
+    remove(table)?;
+    Ok(true)
+}
+
 /// Whether the kernel forwards IPv4 (`/proc/sys/net/ipv4/ip_forward`).
 pub(crate) fn ip_forward_enabled() -> bool {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")

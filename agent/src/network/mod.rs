@@ -431,6 +431,15 @@ impl NetworkManager {
         for endpoint in &endpoints {
             self.remove_endpoint(endpoint).await;
         }
+        // A namespace made before the first lease failed has no endpoint naming it.
+        let path = self.netns_dir.join(id);
+        let removed = blocking("removing the network namespace", move || {
+            Ok(netns::remove(&path)?)
+        })
+        .await;
+        if let Err(e) = removed {
+            warn!(id, error = %e, "removing the network namespace file");
+        }
     }
 
     /// Remove what `endpoint` records (veth, namespace file), then its row.

@@ -142,8 +142,9 @@ impl NetworkManager {
 
     /// Stop `record`'s DNS responder and delete its bridge when nothing is attached to it.
     async fn tear_down(&self, record: &NetworkRecord) {
-        if let Some(server) = self.dns_lock().remove(&record.id) {
-            server.stop();
+        let server = self.dns_lock().remove(&record.id);
+        if let Some(server) = server {
+            server.stop().await;
         }
         match Netlink::host() {
             Ok(nl) => {
@@ -210,6 +211,9 @@ impl NetworkManager {
                 return;
             }
         };
+        if !self.config.ip_masq {
+            self.remove_stale_masquerade().await;
+        }
         if self.config.ip_masq && !masquerade::ip_forward_enabled() {
             warn!("--ip-masq is set but /proc/sys/net/ipv4/ip_forward is 0: outbound traffic from containers will not be routed (the agent does not change it)");
         }
@@ -230,7 +234,7 @@ impl NetworkManager {
     pub(crate) async fn shutdown_user_networks(&self) {
         let servers: Vec<_> = self.dns_lock().drain().collect();
         for (_, server) in servers {
-            server.stop();
+            server.stop().await;
         }
         if let Ok(networks) = self.user_networks() {
             for record in networks {
@@ -255,6 +259,23 @@ impl NetworkManager {
         if !self.config.ip_masq {
             return;
         }
+        self.write_masquerade().await;
+    }
+
+    /// At start without `--ip-masq`: a table a previous run with the flag left (it crashed)
+    /// is removed; without nft there is nothing to remove.
+    async fn remove_stale_masquerade(&self) {
+        let table = masquerade::table_name(&self.config.bridge);
+        let removed = blocking("removing stale masquerade rules", move || {
+            Ok(masquerade::remove_if_present(&table)?)
+        })
+        .await;
+        if let Err(e) = removed {
+            tracing::debug!(error = %e, "no stale masquerade table removed");
+        }
+    }
+
+    async fn write_masquerade(&self) {
         let mut subnets: Vec<(String, Ipv4Cidr)> = Vec::new();
         match self.bridge().await {
             Ok(state) => subnets.push((self.config.bridge.clone(), state.bip)),
