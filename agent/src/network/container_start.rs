@@ -146,7 +146,7 @@ pub(crate) async fn prepare(
             mounts: Vec::new(),
         }),
         Mode::Container(name) => {
-            let (other, status, pid) = lender(&name).ok_or_else(|| {
+            let (other, status, pid) = lender(name).ok_or_else(|| {
                 NetworkError::InvalidRequest(format!("No such container: {name}"))
             })?;
             if other == id {

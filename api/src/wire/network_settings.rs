@@ -108,45 +108,6 @@ pub fn port_summaries(ports: &[model::PublishedPort]) -> Vec<PortSummary> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ports_serialize_as_listing_11() {
-        let mut info = model::NetworkSettingsInfo::default();
-        info.ports.insert(
-            "80/tcp".into(),
-            Some(vec![model::PortBinding {
-                host_ip: "0.0.0.0".into(),
-                host_port: "8080".into(),
-            }]),
-        );
-        info.ports.insert("443/tcp".into(), None);
-        info.bridge = Some(model::BridgeEndpoint {
-            network: "bridge".into(),
-            ip_address: "172.28.0.2".into(),
-            ip_prefix_len: 16,
-            gateway: "172.28.0.1".into(),
-            mac_address: "02:42:ac:1c:00:02".into(),
-            host_interface: "vethabc".into(),
-            ..Default::default()
-        });
-        let mut doc =
-            json!({ "NetworkSettings": serde_json::to_value(network_settings(&info)).unwrap() });
-        add_top_level_fields(&mut doc, &info);
-        let ns = &doc["NetworkSettings"];
-        assert_eq!(
-            ns["Ports"],
-            json!({"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}],"443/tcp":null})
-        );
-        assert_eq!(ns["IPAddress"], "172.28.0.2");
-        assert_eq!(ns["IPPrefixLen"], 16);
-        assert_eq!(ns["Networks"]["bridge"]["IPAddress"], "172.28.0.2");
-        assert_eq!(ns["Networks"]["bridge"]["Gateway"], "172.28.0.1");
-    }
-}
-
 /// A network as `GET /networks/{id}` answers it.
 pub fn network(n: &strata_agent::network::listing::NetworkInfo) -> Value {
     let config: Vec<Value> = match (&n.subnet, &n.gateway) {
@@ -206,4 +167,43 @@ pub fn network(n: &strata_agent::network::listing::NetworkInfo) -> Value {
         "Options": options,
         "Labels": n.labels,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_serialize_as_listing_11() {
+        let mut info = model::NetworkSettingsInfo::default();
+        info.ports.insert(
+            "80/tcp".into(),
+            Some(vec![model::PortBinding {
+                host_ip: "0.0.0.0".into(),
+                host_port: "8080".into(),
+            }]),
+        );
+        info.ports.insert("443/tcp".into(), None);
+        info.bridge = Some(model::BridgeEndpoint {
+            network: "bridge".into(),
+            ip_address: "172.28.0.2".into(),
+            ip_prefix_len: 16,
+            gateway: "172.28.0.1".into(),
+            mac_address: "02:42:ac:1c:00:02".into(),
+            host_interface: "vethabc".into(),
+            ..Default::default()
+        });
+        let mut doc =
+            json!({ "NetworkSettings": serde_json::to_value(network_settings(&info)).unwrap() });
+        add_top_level_fields(&mut doc, &info);
+        let ns = &doc["NetworkSettings"];
+        assert_eq!(
+            ns["Ports"],
+            json!({"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}],"443/tcp":null})
+        );
+        assert_eq!(ns["IPAddress"], "172.28.0.2");
+        assert_eq!(ns["IPPrefixLen"], 16);
+        assert_eq!(ns["Networks"]["bridge"]["IPAddress"], "172.28.0.2");
+        assert_eq!(ns["Networks"]["bridge"]["Gateway"], "172.28.0.1");
+    }
 }
