@@ -9,8 +9,8 @@
 #   export STRATA_TEST_ZFS_FSNAME=strata-test/strata STRATA_TEST_ZFS_ROOT=/var/lib/strata-test/zfs
 # so that `eval "$(bash deploy/storage/zfs.sh up)"` sets it for the tests; every other message
 # goes to stderr. STRATA_TEST_ZFS_FSNAME is the parent dataset to pass as
-# `--storage-opt zfs.fsname=`, STRATA_TEST_ZFS_ROOT is where that dataset is mounted (test homes
-# go below it). Both commands are idempotent.
+# `--storage-opt zfs.fsname=` (it is not mounted itself), STRATA_TEST_ZFS_ROOT a plain directory
+# on the host's filesystem where tests put driver homes. Both commands are idempotent.
 #
 # Without kernel OpenZFS (/dev/zfs) the zfs-fuse daemon is started if it is not running, with
 # --enable-xattr (zfs-fuse refuses every xattr without it, security.capability included), and
@@ -24,6 +24,12 @@ set -euo pipefail
 
 store_dir="${STRATA_TEST_STORE_DIR:-/var/lib/strata-test}"
 image="$store_dir/zfs.img"
+# Where tests put driver homes (layer datasets mount below it): a plain directory on the host's
+# filesystem, deliberately NOT inside a zfs-fuse mount. Mounting datasets on directories that
+# zfs-fuse itself serves makes the daemon create mountpoints through its own FUSE filesystem,
+# a recursion we do not want in CI (a wedged zfs-fuse cost a whole CI run once). The parent
+# dataset is therefore not mounted at all (mountpoint=none), as a production pool's parent need
+# not be either.
 mnt="$store_dir/zfs"
 size="${STRATA_TEST_ZFS_SIZE:-4G}"
 pool="${STRATA_TEST_ZFS_POOL:-strata-test}"
@@ -118,8 +124,8 @@ clear_dead_mounts() {
 # called right after this script started the daemon, so no test can be using them.
 destroy_leftover_datasets() {
   local name
-  zfs list -H -r -d 1 -t filesystem -o name "$fsname" 2>/dev/null | grep -vxF -- "$fsname" \
-    | while read -r name; do
+  { zfs list -H -r -d 1 -t filesystem -o name "$fsname" 2>/dev/null || true; } \
+    | { grep -vxF -- "$fsname" || true; } | while read -r name; do
       say "destroying $name, left by an earlier test run"
       zfs destroy -r -f "$name" >/dev/null 2>&1 || say "warning: could not destroy $name"
     done
@@ -155,14 +161,19 @@ ensure_pool() {
 
 ensure_dataset() {
   if ! zfs list -H -o name "$fsname" >/dev/null 2>&1; then
-    say "creating dataset $fsname mounted on $mnt"
-    zfs create -o mountpoint="$mnt" "$fsname"
+    say "creating dataset $fsname (not mounted)"
+    zfs create -o mountpoint=none "$fsname"
   fi
-  [ "$(zfs get -H -o value mountpoint "$fsname")" = "$mnt" ] || zfs set mountpoint="$mnt" "$fsname"
-  if [ "$(zfs get -H -o value mounted "$fsname")" != yes ]; then
-    zfs mount "$fsname"
+  if [ "$(zfs get -H -o value mountpoint "$fsname")" != none ]; then
+    # A store made by an earlier version of this script had it mounted on $mnt.
+    [ "$(zfs get -H -o value mounted "$fsname")" != yes ] || zfs unmount "$fsname" \
+      || die "cannot unmount $fsname (in use?)"
+    zfs set mountpoint=none "$fsname"
   fi
-  [ "$(zfs get -H -o value mounted "$fsname")" = yes ] || die "$fsname is not mounted on $mnt"
+  mkdir -p "$mnt"
+  if mountpoint -q "$mnt"; then
+    die "$mnt is a mount point; it should be a plain directory (run '$0 down', then '$0 up')"
+  fi
 }
 
 fresh_daemon=0
@@ -172,7 +183,7 @@ up() {
   ensure_pool
   ensure_dataset
   [ "$fresh_daemon" -eq 0 ] || destroy_leftover_datasets
-  say "ready: pool $pool on $image, dataset $fsname on $mnt"
+  say "ready: pool $pool on $image, parent dataset $fsname, test homes in $mnt"
   print_env
 }
 

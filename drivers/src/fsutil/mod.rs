@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod clone;
+pub mod deadline;
 pub mod meta;
 pub mod remove;
 pub mod statfs;

@@ -21,6 +21,10 @@ const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
 /// Pause between two tries of a command that failed with "busy".
 const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+/// How long one `zfs`/`zpool` command may take before it is killed and reported: a wedged
+/// zfs-fuse must fail a request, not hang it (and the agent thread running it) forever.
+const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
+
 /// Where the tools live when `PATH` does not name them (a test runner's `PATH` may lack sbin).
 const FALLBACK_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"];
 
@@ -111,14 +115,18 @@ impl Zfs {
             args.join(" ")
         );
         let started = Instant::now();
-        let output = Command::new(tool)
-            .args(args)
-            .env("LC_ALL", "C")
-            .output()
-            .map_err(|e| CliFailure {
-                command: command.clone(),
-                stderr: e.to_string(),
-            })?;
+        let output = crate::fsutil::deadline::output_within(
+            Command::new(tool).args(args).env("LC_ALL", "C"),
+            COMMAND_DEADLINE,
+        )
+        .map_err(|e| CliFailure {
+            command: command.clone(),
+            stderr: if e.kind() == std::io::ErrorKind::TimedOut {
+                format!("{e} (is the ZFS daemon, zfs-fuse, wedged?)")
+            } else {
+                e.to_string()
+            },
+        })?;
         debug!(%command, elapsed_ms = started.elapsed().as_millis() as u64, "ran");
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
