@@ -148,6 +148,67 @@ fn prefix_of(d: &dyn GraphDriver) -> String {
         .to_string()
 }
 
+/// Takes down, when the test fails, what a dead driver process left on `home`: its mounts, its
+/// dm devices (prefix `prefix`) and the loop devices of its pool files; so a failure is reported
+/// once, not again as leftovers by the guest script. Never panics (it runs while unwinding).
+struct TakeDownOnFailure {
+    home: PathBuf,
+    prefix: String,
+}
+
+impl Drop for TakeDownOnFailure {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let quiet = |cmd: &str, args: &[&str]| {
+            let _ = Command::new(cmd)
+                .args(args)
+                .env("DM_DISABLE_UDEV", "1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let home = self.home.to_string_lossy().into_owned();
+        for line in mounts.lines() {
+            if let Some(point) = line.split(' ').nth(4) {
+                if point.starts_with(&home) {
+                    quiet("umount", &["-l", point]);
+                }
+            }
+        }
+        let names = Command::new("dmsetup")
+            .arg("ls")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let ours: Vec<&str> = names
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&self.prefix))
+            .collect();
+        // Thin devices before the pool they live in.
+        for name in ours.iter().filter(|n| !n.ends_with("--pool")) {
+            quiet("dmsetup", &["--noudevsync", "remove", name]);
+        }
+        for name in ours.iter().filter(|n| n.ends_with("--pool")) {
+            quiet("dmsetup", &["--noudevsync", "remove", name]);
+        }
+        for file in ["data", "metadata"] {
+            let path = self.home.join("devicemapper").join(file);
+            let out = Command::new("losetup")
+                .args(["-j", &path.to_string_lossy()])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for dev in out.lines().filter_map(|l| l.split(':').next()) {
+                quiet("losetup", &["-d", dev]);
+            }
+        }
+    }
+}
+
 /// The dm-name prefix the driver uses for `home` (`strata-<major>:<minor>-<inode>`).
 fn prefix_of_home(home: &Path) -> String {
     let md = std::fs::metadata(home).expect("stat home");
@@ -253,6 +314,10 @@ mod devicemapper_only {
         assert_eq!(record["state"], "creating", "{record}");
         let crashed_id = record["device_id"].as_u64().expect("device_id");
         let prefix = prefix_of_home(&opts.home);
+        let _take_down = TakeDownOnFailure {
+            home: std::fs::canonicalize(&opts.home).expect("home"),
+            prefix: prefix.clone(),
+        };
         let pool = format!("{prefix}--pool");
         let taken = Command::new("dmsetup")
             .args(["message", &pool, "0", &format!("create_thin {crashed_id}")])

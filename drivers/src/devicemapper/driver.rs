@@ -74,13 +74,21 @@ impl DevMapperDriver {
         let options = DmOptions::parse(&opts.storage_opt)?;
         let dm = Dmsetup::locate()?;
         if !sysfs::device_mapper_loaded() {
-            return Err(DriverError::Unsupported {
-                driver: "devicemapper",
-                reason: "device-mapper is not available in this kernel (no \
-                         /sys/class/misc/device-mapper); load dm_mod and dm_thin_pool, or run \
-                         the tests through tests/vm/run.sh"
-                    .into(),
-            });
+            // Opening /dev/mapper/control loads dm_mod on demand: `dmsetup version` does that.
+            let said = match dm.version() {
+                Ok(_) => "dmsetup version succeeded".to_string(),
+                Err(f) => f.to_string(),
+            };
+            if !sysfs::device_mapper_loaded() {
+                return Err(DriverError::Unsupported {
+                    driver: "devicemapper",
+                    reason: format!(
+                        "device-mapper is not available in this kernel (no \
+                         /sys/class/misc/device-mapper; {said}); load dm_mod and dm_thin_pool, \
+                         or run the tests through tests/vm/run.sh"
+                    ),
+                });
+            }
         }
         if !Path::new("/dev/mapper/control").exists() {
             return Err(DriverError::Unsupported {
