@@ -351,6 +351,24 @@ fn user_network_names_aliases_connect_disconnect_and_rm() -> Result<()> {
         "a taken --ip: {text}"
     );
     d.docker_ok(["rm", "-f", "fixed"])?;
+    let missing = d.docker([
+        "create",
+        "--name",
+        "lost",
+        "--network",
+        "nosuchnet",
+        IMAGE,
+        "true",
+    ]);
+    let text = String::from_utf8_lossy(&missing.stderr).to_string();
+    ensure!(
+        !missing.status.success() && text.contains("network nosuchnet not found"),
+        "create on a missing network: {text}"
+    );
+    ensure!(
+        !d.docker(["inspect", "lost"]).status.success(),
+        "a container was created on a missing network"
+    );
 
     // A container started after web is resolvable from web (records are live).
     d.docker_ok([

@@ -61,6 +61,7 @@ pub(crate) async fn create(
     image: ResolvedImage,
 ) -> Result<CreatedContainer> {
     check_host(&spec)?;
+    crate::network::container_start::check_create(&shared.network, &spec.host)?;
     let warnings = resource_check::adjust(
         &mut spec.host.resources,
         resource_check::CgroupSupport::detect(),

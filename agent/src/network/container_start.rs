@@ -126,6 +126,28 @@ async fn targets(
     Ok(out)
 }
 
+/// Check a create request's network mode as Docker does at create: a user network must exist
+/// and an `--ip` must be an IPv4 address of one. A missing network is a 400 here, not a 404:
+/// the CLI answers any 404 of a create by pulling the image.
+pub(crate) fn check_create(net: &NetworkManager, host: &HostSpec) -> Result<()> {
+    if let Mode::User(name) = mode(&host.network_mode)? {
+        let record = net.find_user_network(&name)?.ok_or_else(|| {
+            EngineError::InvalidArgument(EngineError::NoSuchNetwork(name.clone()).to_string())
+        })?;
+        user_target(record, &request_for(host, &[name.as_str()]))?;
+    } else if host
+        .endpoints_config
+        .values()
+        .any(|r| !r.ipv4_address.is_empty())
+    {
+        return Err(NetworkError::InvalidRequest(
+            "user specified IP address is supported on user defined networks only".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Prepare container `id`'s network for a start. In bridge and user-network modes this
 /// attaches it (the caller must [`NetworkManager::detach`] it when the run ends or the start
 /// fails). `lender` looks up the container named by `container:X`.
