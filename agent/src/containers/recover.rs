@@ -44,6 +44,25 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
         }
         if shim_client::shim_alive(&c.paths.shim_dir) {
             info!(id = %c.id, "container still running; reconnecting to its shim");
+            if rec.state.status == ContainerStatus::Restarting {
+                // The agent went away while the policy's start had launched the shim.
+                let mut state = rec.state.clone();
+                state.status = ContainerStatus::Running;
+                state.pid = std::fs::read_to_string(
+                    c.paths
+                        .shim_dir
+                        .join(crate::runtime::state_files::CONTAINER_PID),
+                )
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(0);
+                shared
+                    .db
+                    .write("recording a restart found running at start", |tx| {
+                        record::save_state(tx, &c.id, &state)
+                    })?;
+                c.live().record.state = state;
+            }
             in_use.push(rec.rw_layer.clone());
             c.begin_run();
             handle.spawn(reconnect(shared.clone(), c.clone()));

@@ -26,7 +26,7 @@ pub mod oci;
 pub(crate) mod shim;
 pub mod shim_client;
 mod shim_protocol;
-mod state_files;
+pub(crate) mod state_files;
 pub mod user;
 
 pub use error::RuntimeError;
