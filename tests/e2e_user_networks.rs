@@ -592,6 +592,13 @@ fn network_subnet_choice_duplicates_persistence_and_prune() -> Result<()> {
         interfaces(&devs) == ["eth0", "eth1", "lo"],
         "s1 after repair: {devs}"
     );
+    // The restarted agent's DNS for auto2 answers (records reloaded at start).
+    let s1_ip = address_on(&d, "s1", "auto2")?;
+    eventually("s1's own name after the agent restart", || {
+        let out = d.docker_ok(["exec", "s1", "busybox", "nslookup", "s1"])?;
+        ensure!(out.contains(&s1_ip), "nslookup s1: {out}");
+        Ok(())
+    })?;
     d.docker_ok(["rm", "-f", "s1"])?;
 
     let pruned = d.docker_ok(["network", "prune", "-f"])?;

@@ -5,8 +5,9 @@
 //! NOERROR. Other names with a dot go to the host's resolv.conf name servers; without one the
 //! answer is REFUSED; single-label names that are not known are NXDOMAIN.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,10 +15,56 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::metadata::Db;
 use crate::network::dns_wire::{self, Query};
-use crate::network::endpoints;
+use crate::network::endpoints::Endpoint;
 use crate::network::error::NetworkError;
+
+/// One container's names and address on a network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub names: Vec<String>,
+    pub address: Ipv4Addr,
+}
+
+impl From<&Endpoint> for Record {
+    fn from(e: &Endpoint) -> Self {
+        Record {
+            names: e.dns_names.clone(),
+            address: e.address,
+        }
+    }
+}
+
+/// The records of every network, by network id.
+#[derive(Clone, Default)]
+pub(crate) struct Records(Arc<RwLock<HashMap<String, Vec<Record>>>>);
+
+impl Records {
+    /// Replace network `network`'s records.
+    pub fn set(&self, network: &str, records: Vec<Record>) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.insert(network.to_string(), records);
+    }
+
+    /// Forget network `network`.
+    pub fn forget(&self, network: &str) {
+        let mut map = self.0.write().unwrap_or_else(|p| p.into_inner());
+        map.remove(network);
+    }
+
+    /// Addresses of the members of `network` answering to `name` (case-insensitive).
+    pub fn lookup(&self, network: &str, name: &str) -> Vec<Ipv4Addr> {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        map.get(network)
+            .map(|list| {
+                list.iter()
+                    .filter(|r| r.names.iter().any(|n| n.eq_ignore_ascii_case(name)))
+                    .map(|r| r.address)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
 
 /// How long a forwarded query may wait for the upstream server.
 const UPSTREAM_WAIT: Duration = Duration::from_secs(3);
@@ -31,9 +78,9 @@ pub(crate) struct DnsServer {
 }
 
 impl DnsServer {
-    /// Bind `gateway:53` and answer for network `network` (its id in the endpoint records).
+    /// Bind `gateway:53` and answer for network `network` (its id) from `records`.
     pub async fn start(
-        db: Arc<Db>,
+        records: Records,
         network: String,
         gateway: Ipv4Addr,
     ) -> Result<DnsServer, NetworkError> {
@@ -51,7 +98,7 @@ impl DnsServer {
         );
         let cancel = CancellationToken::new();
         let ctx = Arc::new(Context {
-            db,
+            records,
             network,
             socket,
             upstreams,
@@ -85,7 +132,7 @@ impl Drop for DnsServer {
 }
 
 struct Context {
-    db: Arc<Db>,
+    records: Records,
     network: String,
     socket: UdpSocket,
     upstreams: Vec<Ipv4Addr>,
@@ -213,13 +260,7 @@ async fn respond(ctx: &Context, q: &Query, packet: &[u8]) -> Option<Vec<u8>> {
     if q.opcode() != 0 {
         return Some(dns_wire::reply(q, dns_wire::NOTIMP, &[]));
     }
-    let known = match lookup(ctx, &q.name).await {
-        Ok(addresses) => addresses,
-        Err(e) => {
-            debug!(name = %q.name, error = %e, "dns lookup failed");
-            return Some(dns_wire::reply(q, dns_wire::SERVFAIL, &[]));
-        }
-    };
+    let known = ctx.records.lookup(&ctx.network, &q.name);
     if !known.is_empty() {
         let is_a = q.qclass == dns_wire::CLASS_IN
             && (q.qtype == dns_wire::TYPE_A || q.qtype == dns_wire::TYPE_ANY);
@@ -243,20 +284,6 @@ async fn respond(ctx: &Context, q: &Query, packet: &[u8]) -> Option<Vec<u8>> {
     Some(dns_wire::reply(q, dns_wire::SERVFAIL, &[]))
 }
 
-/// The addresses of network members answering to `name`.
-async fn lookup(ctx: &Context, name: &str) -> crate::error::Result<Vec<Ipv4Addr>> {
-    let (db, network, name) = (ctx.db.clone(), ctx.network.clone(), name.to_string());
-    let members =
-        tokio::task::spawn_blocking(move || db.read(|conn| endpoints::on_network(conn, &network)))
-            .await
-            .map_err(|e| crate::error::EngineError::Internal(format!("dns lookup task: {e}")))??;
-    Ok(members
-        .iter()
-        .filter(|e| e.dns_names.iter().any(|n| n.eq_ignore_ascii_case(&name)))
-        .map(|e| e.address)
-        .collect())
-}
-
 /// Send `packet` to `upstream:53` and return its reply.
 async fn forward(upstream: Ipv4Addr, packet: &[u8]) -> std::io::Result<Vec<u8>> {
     let socket = UdpSocket::bind("0.0.0.0:0").await?;
@@ -273,6 +300,24 @@ async fn forward(upstream: Ipv4Addr, packet: &[u8]) -> std::io::Result<Vec<u8>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_answer_names_case_insensitively_per_network() {
+        let records = Records::default();
+        let ip = Ipv4Addr::new(10, 9, 0, 2);
+        records.set(
+            "n1",
+            vec![Record {
+                names: vec!["web".into(), "www".into()],
+                address: ip,
+            }],
+        );
+        assert_eq!(records.lookup("n1", "WWW"), vec![ip]);
+        assert!(records.lookup("n2", "web").is_empty());
+        assert!(records.lookup("n1", "db").is_empty());
+        records.forget("n1");
+        assert!(records.lookup("n1", "web").is_empty());
+    }
 
     #[test]
     fn upstreams_come_from_resolv_conf_without_ourselves() {

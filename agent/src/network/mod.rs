@@ -123,6 +123,8 @@ pub struct NetworkManager {
     proxies: Mutex<HashMap<String, ProxySet>>,
     /// The embedded DNS responder of each user network, by network id.
     dns: Mutex<HashMap<String, dns_server::DnsServer>>,
+    /// What the responders answer, reloaded from the endpoint records after each change.
+    dns_records: dns_server::Records,
     /// Serializes network create/remove (subnet choice, bridge and rules).
     admin: tokio::sync::Mutex<()>,
 }
@@ -137,6 +139,7 @@ impl NetworkManager {
             bridge: tokio::sync::Mutex::new(None),
             proxies: Mutex::new(HashMap::new()),
             dns: Mutex::new(HashMap::new()),
+            dns_records: dns_server::Records::default(),
             admin: tokio::sync::Mutex::new(()),
         }
     }
@@ -193,11 +196,15 @@ impl NetworkManager {
         requests: &[ports::PortRequest],
     ) -> Result<Endpoint> {
         let netns_path = self.netns_dir.join(id);
+        let stale = self.endpoints_of(id)?;
         let (db, id2) = (self.db.clone(), id.to_string());
         blocking("clearing old endpoints", move || {
             db.write("clearing old endpoints", |tx| endpoints::delete(tx, &id2))
         })
         .await?;
+        for e in &stale {
+            self.reload_dns(&e.network).await;
+        }
         let path2 = netns_path.clone();
         blocking("creating the network namespace", move || {
             Ok(netns::create(&path2)?)
@@ -315,6 +322,7 @@ impl NetworkManager {
             self.remove_interface(&endpoint).await;
             return Err(e);
         }
+        self.reload_dns(&target.network).await;
         info!(id, network = %target.network, address = %endpoint.address, veth = %host_veth, interface = ifname, "container attached");
         Ok(endpoint)
     }
@@ -481,6 +489,26 @@ impl NetworkManager {
                 info!(id = %id, network = %endpoint.network, address = %endpoint.address, "container detached")
             }
             Err(e) => warn!(id = %id, error = %e, "releasing the container's address"),
+        }
+        self.reload_dns(&endpoint.network).await;
+    }
+
+    /// Reload user network `network`'s DNS records from the endpoint records (the default
+    /// bridge has no DNS). A read error keeps the old records and is logged.
+    pub(crate) async fn reload_dns(&self, network: &str) {
+        if network == DEFAULT_NETWORK {
+            return;
+        }
+        let (db, net) = (self.db.clone(), network.to_string());
+        let read = blocking("reading DNS records", move || {
+            db.read(|conn| endpoints::on_network(conn, &net))
+        })
+        .await;
+        match read {
+            Ok(list) => self
+                .dns_records
+                .set(network, list.iter().map(dns_server::Record::from).collect()),
+            Err(e) => warn!(network, error = %e, "reloading the network's DNS records"),
         }
     }
 

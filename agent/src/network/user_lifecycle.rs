@@ -133,9 +133,13 @@ impl NetworkManager {
                 bridge: record.bridge.clone(),
                 reason: e.to_string(),
             })?;
-        let server =
-            dns_server::DnsServer::start(self.db.clone(), record.id.clone(), record.cidr.addr)
-                .await?;
+        self.reload_dns(&record.id).await;
+        let server = dns_server::DnsServer::start(
+            self.dns_records.clone(),
+            record.id.clone(),
+            record.cidr.addr,
+        )
+        .await?;
         self.dns_lock().insert(record.id.clone(), server);
         Ok(())
     }
@@ -146,6 +150,7 @@ impl NetworkManager {
         if let Some(server) = server {
             server.stop().await;
         }
+        self.dns_records.forget(&record.id);
         match Netlink::host() {
             Ok(nl) => {
                 if let Err(e) = bridge::remove_if_unused(&nl, &record.bridge).await {
