@@ -107,6 +107,7 @@ vng_pid=$!
 deadline=$((started + timeout_s))
 done_at=""
 outcome=exited
+vng_rc=0
 while kill -0 "$vng_pid" 2>/dev/null; do
     now=$(date +%s)
     if [ -z "$done_at" ] && [ -e "$scratch/status" ]; then
@@ -115,6 +116,7 @@ while kill -0 "$vng_pid" 2>/dev/null; do
     if [ -n "$done_at" ] && [ "$now" -ge $((done_at + grace_s)) ]; then
         log "the guest finished ${grace_s}s ago but qemu is still running: killing it"
         outcome=killed
+        vng_rc=killed
         break
     fi
     if [ "$now" -ge "$deadline" ]; then
@@ -123,7 +125,6 @@ while kill -0 "$vng_pid" 2>/dev/null; do
     fi
     sleep 1
 done
-vng_rc=0
 if [ "$outcome" = exited ]; then
     wait "$vng_pid" || vng_rc=$?
     vng_pid=""
