@@ -195,12 +195,14 @@ impl NetworkManager {
                 record.name, record.id
             )));
         }
+        // Bridge first, record last: a crash in between leaves a record whose bridge the next
+        // start makes again (and `rm` can be repeated), never a bridge no record names.
+        self.tear_down(&record).await;
         let (db, id) = (self.db.clone(), record.id.clone());
         blocking("removing the network", move || {
             db.write("removing the network", |tx| user_networks::delete(tx, &id))
         })
         .await?;
-        self.tear_down(&record).await;
         self.refresh_masquerade().await;
         info!(network = %record.name, id = %record.id, "network removed");
         Ok(record)
