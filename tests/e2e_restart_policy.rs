@@ -311,16 +311,7 @@ fn restarting_state_and_stop_during_the_delay() -> Result<()> {
 
 /// Mount points of every cgroup hierarchy (v1 controllers, named ones, v2).
 fn cgroup_hierarchies() -> Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let out: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            (fstype == "cgroup" || fstype == "cgroup2")
-                .then(|| left.split_whitespace().nth(4).map(PathBuf::from))?
-        })
-        .collect();
+    let out = strata_test_support::cgroups::hierarchies();
     ensure!(
         !out.is_empty(),
         "no cgroup hierarchy is mounted on this host"

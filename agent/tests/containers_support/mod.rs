@@ -225,6 +225,11 @@ impl Drop for TestRoot {
         for m in self.mounts() {
             let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
         }
+        // Engines of these tests are dropped without a shutdown: remove their cgroup parent.
+        strata_agent::cgroups::parent::remove_empty(
+            &self.config().cgroup_parent(),
+            &Default::default(),
+        );
         if std::path::Path::new("/sys/class/net").join(self.bridge()).exists() {
             let _ = Command::new("ip").args(["link", "delete", &self.bridge()]).status();
         }

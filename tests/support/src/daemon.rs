@@ -507,6 +507,8 @@ impl Drop for StrataDaemon {
         }
         self.clean_runtime();
         self.remove_bridge();
+        // The containers killed just above may have kept the agent's cgroup parent.
+        crate::cgroups::remove_parent(&crate::cgroups::default_parent(&self.data_root));
         let mut mounts = mounts_under(&self.base_path);
         // Deepest first, detached: nothing of ours stays mounted when the directory goes.
         mounts.sort_by_key(|p| std::cmp::Reverse(p.components().count()));

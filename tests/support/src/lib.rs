@@ -2,6 +2,7 @@
 //! downloaded), hostile archives, and a harness that runs `strata serve` on a temporary root and
 //! drives it with the stock docker CLI.
 
+pub mod cgroups;
 pub mod daemon;
 pub mod docker_cli;
 pub mod first_light;
