@@ -98,9 +98,15 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
         state.oom_killed = end.oom_killed;
         state.error = end.error;
         state.finished_at = end.finished_at;
+        // Recorded `restarting`: the agent went away during a restart delay. That restart
+        // was counted when it was decided and never happened: decide it again uncounted.
+        let counted = i64::from(rec.state.status == ContainerStatus::Restarting);
+        c.live().record.restart_count -= counted;
         let restart_in = restart::plan_after_exit(&c, &state);
         if restart_in.is_some() {
             state.status = ContainerStatus::Restarting;
+        } else {
+            c.live().record.restart_count += counted;
         }
         shared.db.write("recording exit found at start", |tx| {
             record::save_state(tx, &c.id, &state)
