@@ -216,6 +216,19 @@ fn nothing_left(d: &StrataDaemon, what: &str) -> Result<()> {
         netns.is_empty(),
         "{what}: namespace files remain: {netns:?}"
     );
+    let veths: Vec<String> =
+        std::fs::read_dir(Path::new("/sys/class/net").join(d.bridge()).join("brif"))
+            .map(|e| {
+                e.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+    ensure!(
+        veths.is_empty(),
+        "{what}: veths remain on {}: {veths:?}",
+        d.bridge()
+    );
     Ok(())
 }
 
@@ -248,6 +261,23 @@ fn user_network_names_aliases_connect_disconnect_and_rm() -> Result<()> {
             "network ls lacks {line:?}: {ls}"
         );
     }
+    let custom = d.docker_ok([
+        "network",
+        "ls",
+        "--filter",
+        "type=custom",
+        "--format",
+        "{{.Name}}",
+    ])?;
+    ensure!(
+        custom.trim() == "appnet",
+        "network ls --filter type=custom: {custom}"
+    );
+    let named = d.docker_ok(["network", "ls", "-q", "--filter", "name=appn"])?;
+    ensure!(
+        named.trim() == &id[..12],
+        "network ls -q --filter name=appn: {named}"
+    );
 
     d.docker_ok([
         "run",

@@ -1,7 +1,7 @@
 //! The agent's bridge (`--bridge`, default `strata0`): created if missing, given the `--bip`
 //! address, brought up; removed at clean shutdown when no container is attached any more.
 
-use rtnetlink::LinkBridge;
+use rtnetlink::{LinkBridge, LinkUnspec};
 use tracing::{info, warn};
 
 use crate::network::error::{is_exists, NetworkError};
@@ -79,6 +79,22 @@ pub(crate) async fn ensure(nl: &Netlink, name: &str, bip: Ipv4Cidr) -> Result<u3
                 })?
         }
     };
+    // A bridge without an address of its own takes the lowest MAC of its ports, so it would
+    // change whenever a container joins, leaving the containers' neighbour entries for the
+    // gateway (and its DNS) pointing at a port for up to a minute. Fix one, as Docker does.
+    let mac = crate::network::veth::mac_for(bip.addr);
+    nl.handle
+        .link()
+        .set(
+            LinkUnspec::new_with_index(index)
+                .address(mac.to_vec())
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(|e| {
+            NetworkError::netlink(format!("setting the MAC address of bridge {name}"), e)
+        })?;
     nl.add_address(index, bip.addr, bip.prefix).await?;
     nl.set_up(index).await?;
     Ok(index)

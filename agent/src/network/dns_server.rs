@@ -74,52 +74,52 @@ const TCP_WAIT: Duration = Duration::from_secs(5);
 /// A running responder; stopped by [`DnsServer::stop`] or when dropped.
 pub(crate) struct DnsServer {
     cancel: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The responder's own thread (a single-threaded runtime), so answers never wait behind
+    /// the engine's work.
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl DnsServer {
-    /// Bind `gateway:53` and answer for network `network` (its id) from `records`.
+    /// Bind `gateway:53` (UDP and TCP) and answer for network `network` (its id) from
+    /// `records`, on a thread of its own.
     pub async fn start(
         records: Records,
         network: String,
         gateway: Ipv4Addr,
     ) -> Result<DnsServer, NetworkError> {
-        let bind_error = |e| NetworkError::Bind {
-            host_ip: gateway.to_string(),
-            host_port: 53,
-            source: e,
-        };
-        let address = SocketAddrV4::new(gateway, 53);
-        let socket = UdpSocket::bind(address).await.map_err(bind_error)?;
-        let listener = TcpListener::bind(address).await.map_err(bind_error)?;
-        let upstreams = upstream_servers(
-            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            gateway,
-        );
         let cancel = CancellationToken::new();
-        let ctx = Arc::new(Context {
-            records,
-            network,
-            socket,
-            upstreams,
-        });
-        info!(network = %ctx.network, address = %gateway, upstreams = ctx.upstreams.len(), "embedded DNS listening");
-        let tasks = vec![
-            tokio::spawn(serve(ctx.clone(), cancel.clone())),
-            tokio::spawn(serve_tcp(ctx, listener, cancel.clone())),
-        ];
-        Ok(DnsServer { cancel, tasks })
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let token = cancel.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("dns-{}", &network[..network.len().min(8)]))
+            .spawn(move || run(records, network, gateway, token, ready_tx))
+            .map_err(|e| NetworkError::io("starting the DNS thread", e))?;
+        let server = DnsServer {
+            cancel,
+            thread: Some(thread),
+        };
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(server),
+            Ok(Err(e)) => {
+                server.stop().await;
+                Err(e)
+            }
+            Err(_) => {
+                server.stop().await;
+                Err(NetworkError::InvalidConfig(
+                    "the DNS thread ended before it was ready".into(),
+                ))
+            }
+        }
     }
 
     /// Stop answering; returns once the sockets are closed (so the address can be bound again).
     pub async fn stop(mut self) {
         self.cancel.cancel();
-        for task in self.tasks.drain(..) {
-            if tokio::time::timeout(Duration::from_secs(5), task)
-                .await
-                .is_err()
-            {
-                debug!("a dns task did not end in time");
+        if let Some(thread) = self.thread.take() {
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                debug!("the dns thread did not end cleanly");
             }
         }
     }
@@ -129,6 +129,62 @@ impl Drop for DnsServer {
     fn drop(&mut self) {
         self.cancel.cancel();
     }
+}
+
+/// The responder thread: bind, report readiness, serve until cancelled.
+fn run(
+    records: Records,
+    network: String,
+    gateway: Ipv4Addr,
+    cancel: CancellationToken,
+    ready: tokio::sync::oneshot::Sender<Result<(), NetworkError>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(NetworkError::io("building the DNS runtime", e)));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let bind_error = |e| NetworkError::Bind {
+            host_ip: gateway.to_string(),
+            host_port: 53,
+            source: e,
+        };
+        let address = SocketAddrV4::new(gateway, 53);
+        let bound = async {
+            let socket = UdpSocket::bind(address).await.map_err(bind_error)?;
+            let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+            Ok::<_, NetworkError>((socket, listener))
+        }
+        .await;
+        let (socket, listener) = match bound {
+            Ok(pair) => pair,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let upstreams = upstream_servers(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            gateway,
+        );
+        let ctx = Arc::new(Context {
+            records,
+            network,
+            socket,
+            upstreams,
+        });
+        info!(network = %ctx.network, address = %gateway, upstreams = ctx.upstreams.len(), "embedded DNS listening");
+        let _ = ready.send(Ok(()));
+        let tcp = tokio::spawn(serve_tcp(ctx.clone(), listener, cancel.clone()));
+        serve(ctx, cancel).await;
+        let _ = tcp.await;
+    });
 }
 
 struct Context {

@@ -132,3 +132,69 @@ impl Engine {
         Ok(info)
     }
 }
+
+/// Whether `n` passes `docker network ls --filter` filters: `name` (substring), `id` (prefix),
+/// `driver`, `type` (`builtin`/`custom`), `label` (`KEY` or `KEY=VALUE`). Every key must match
+/// one of its values; unknown keys are refused by the caller's wording.
+pub fn matches_filters(
+    n: &NetworkInfo,
+    filters: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<bool> {
+    for (key, values) in filters {
+        if values.is_empty() {
+            continue;
+        }
+        let one = |f: &dyn Fn(&str) -> bool| values.iter().any(|v| f(v));
+        let ok = match key.as_str() {
+            "name" => one(&|v| n.name.contains(v)),
+            "id" => one(&|v| n.id.starts_with(v)),
+            "driver" => one(&|v| n.driver == v),
+            "type" => one(&|v| match v {
+                "custom" => n.user_defined,
+                "builtin" => !n.user_defined,
+                _ => false,
+            }),
+            "label" => one(&|v| match v.split_once('=') {
+                Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
+                None => n.labels.contains_key(v),
+            }),
+            other => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "invalid filter '{other}'"
+                )))
+            }
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn ls_filters_match_as_docker() {
+        let mut n = NetworkInfo {
+            name: "appnet".into(),
+            id: "abc123".into(),
+            driver: "bridge".into(),
+            user_defined: true,
+            ..Default::default()
+        };
+        n.labels.insert("team".into(), "a".into());
+        let f = |k: &str, v: &str| BTreeMap::from([(k.to_string(), vec![v.to_string()])]);
+        assert!(matches_filters(&n, &f("name", "app")).unwrap());
+        assert!(!matches_filters(&n, &f("name", "db")).unwrap());
+        assert!(matches_filters(&n, &f("id", "abc")).unwrap());
+        assert!(matches_filters(&n, &f("type", "custom")).unwrap());
+        assert!(!matches_filters(&n, &f("type", "builtin")).unwrap());
+        assert!(matches_filters(&n, &f("label", "team=a")).unwrap());
+        assert!(!matches_filters(&n, &f("label", "team=b")).unwrap());
+        assert!(matches_filters(&n, &f("driver", "bridge")).unwrap());
+        assert!(matches_filters(&n, &f("bogus", "x")).is_err());
+    }
+}

@@ -11,10 +11,11 @@ use bollard_stubs::models::{
     NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
 };
 use serde_json::{json, Value};
+use strata_agent::network::listing::matches_filters;
 use strata_agent::Engine;
 
 use crate::error::ApiResult;
-use crate::extract::parse_json;
+use crate::extract::{parse_json, Params};
 use crate::wire;
 
 /// The network routes.
@@ -28,15 +29,16 @@ pub fn routes() -> Router<Engine> {
         .route("/networks/{id}/disconnect", post(disconnect))
 }
 
-/// `GET /networks`.
-async fn list(State(engine): State<Engine>) -> ApiResult<Json<Vec<Value>>> {
-    let networks = engine.networks().await?;
-    Ok(Json(
-        networks
-            .iter()
-            .map(wire::network_settings::network)
-            .collect(),
-    ))
+/// `GET /networks?filters=` (`name`, `id`, `driver`, `type`, `label`).
+async fn list(State(engine): State<Engine>, params: Params) -> ApiResult<Json<Vec<Value>>> {
+    let filters = wire::filters::parse(params.get("filters"))?;
+    let mut out = Vec::new();
+    for n in engine.networks().await? {
+        if matches_filters(&n, &filters)? {
+            out.push(wire::network_settings::network(&n));
+        }
+    }
+    Ok(Json(out))
 }
 
 /// `GET /networks/{id}`: 404 `network X not found` for anything else (the CLI's `inspect`
