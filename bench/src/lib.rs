@@ -14,6 +14,7 @@ mod measure;
 mod payload;
 mod progress;
 mod scratch;
+mod settle;
 mod stats;
 mod table;
 mod targets;

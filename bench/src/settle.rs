@@ -1,0 +1,64 @@
+//! Between runs: let the driver's filesystem give back what the last run removed.
+//!
+//! btrfs deletes subvolumes in the background: `remove` returns at once and a kernel thread
+//! frees the space later. Runs of a deep, large image on a small btrfs store (the 4 GiB test
+//! store) would otherwise fill it with the space of earlier runs' deleted layers and fail with
+//! ENOSPC, and the cleaner would keep working during the next run's timings. So after each
+//! run on btrfs we wait for it (`btrfs subvolume sync`), with a deadline. It is never timed.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long to wait for btrfs to finish deleting the last run's subvolumes.
+const BTRFS_SYNC_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Wait until the space the last run freed is really free, for drivers where removal is
+/// asynchronous (btrfs). A failure or timeout is logged, not fatal: the next run may still fit.
+pub fn after_run(driver: &str, home: &Path) {
+    if driver != "btrfs" {
+        return;
+    }
+    let child = Command::new("btrfs")
+        .arg("subvolume")
+        .arg("sync")
+        .arg(home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) => {
+            tracing::warn!(%error, home = %home.display(), "cannot run `btrfs subvolume sync` (btrfs-progs); deleted subvolumes are reclaimed in the background");
+            return;
+        }
+    };
+    let deadline = Instant::now() + BTRFS_SYNC_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return,
+            Ok(Some(status)) => {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                tracing::warn!(%status, stderr = stderr.trim(), home = %home.display(), "`btrfs subvolume sync` failed");
+                return;
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                tracing::warn!(home = %home.display(), timeout = ?BTRFS_SYNC_TIMEOUT, "`btrfs subvolume sync` did not finish in time; going on");
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "waiting for `btrfs subvolume sync`");
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+        }
+    }
+}
