@@ -17,7 +17,12 @@ pub struct MountEntry {
 /// Every mount of this process's mount namespace.
 pub fn mounts() -> io::Result<Vec<MountEntry>> {
     let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    Ok(text.lines().filter_map(parse_line).collect())
+    Ok(parse(&text))
+}
+
+/// The mounts listed in `text`, a mount table in `/proc/PID/mountinfo` form.
+pub fn parse(text: &str) -> Vec<MountEntry> {
+    text.lines().filter_map(parse_line).collect()
 }
 
 /// Mounts strictly below `dir` (not `dir` itself, which may be a filesystem an operator

@@ -63,16 +63,10 @@ pub fn hierarchy_mounts() -> Result<Vec<PathBuf>, CgroupError> {
 }
 
 fn mounts_in(mountinfo: &str) -> Vec<PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            if fstype != "cgroup" && fstype != "cgroup2" {
-                return None;
-            }
-            left.split_whitespace().nth(4).map(PathBuf::from)
-        })
+    strata_drivers::mountinfo::parse(mountinfo)
+        .into_iter()
+        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
+        .map(|m| m.mount_point)
         .collect()
 }
 

@@ -16,16 +16,11 @@ pub fn default_parent(data_root: &Path) -> String {
 
 /// Mount points of every cgroup hierarchy (v1 controllers, named ones, v2).
 pub fn hierarchies() -> Vec<PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            if fstype != "cgroup" && fstype != "cgroup2" {
-                return None;
-            }
-            left.split_whitespace().nth(4).map(PathBuf::from)
-        })
+    strata_drivers::mountinfo::mounts()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
+        .map(|m| m.mount_point)
         .collect()
 }
 
