@@ -82,7 +82,7 @@ pub fn measure_cell(
         image_bytes = outcome.image_bytes;
         diff_bytes = outcome.diff_bytes;
         scratch.release_all()?;
-        crate::settle::after_run(opened.name, &opened.home);
+        crate::settle::after_run(opened.name, &opened.home, outcome.image_bytes);
         on_run(run + 1);
     }
     let mut figures = BTreeMap::new();

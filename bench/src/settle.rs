@@ -1,10 +1,12 @@
-//! Between runs: let the driver's filesystem give back what the last run removed.
+//! Between runs: let the driver's filesystem give back what the last run removed, when the next
+//! run needs that space.
 //!
 //! btrfs deletes subvolumes in the background: `remove` returns at once and a kernel thread
-//! frees the space later. Runs of a deep, large image on a small btrfs store (the 4 GiB test
-//! store) would otherwise fill it with the space of earlier runs' deleted layers and fail with
-//! ENOSPC, and the cleaner would keep working during the next run's timings. So after each
-//! run on btrfs we wait for it (`btrfs subvolume sync`), with a deadline. It is never timed.
+//! frees the space later (slowly on a loop device: tens of seconds for a few hundred MiB). Runs
+//! of a deep, large image on a small btrfs store (the 4 GiB test store) would otherwise fill it
+//! with the space of earlier runs' deleted layers and fail with ENOSPC. So after a run on btrfs,
+//! when less than twice the image plus 1 GiB is free, we wait for the cleaner (`btrfs subvolume
+//! sync`, with a deadline). Small images (`--quick`, CI) never wait. It is never timed.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,11 +15,23 @@ use std::time::{Duration, Instant};
 /// How long to wait for btrfs to finish deleting the last run's subvolumes.
 const BTRFS_SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Wait until the space the last run freed is really free, for drivers where removal is
-/// asynchronous (btrfs). A failure or timeout is logged, not fatal: the next run may still fit.
-pub fn after_run(driver: &str, home: &Path) {
+/// Room to keep free besides twice the image.
+const SPARE_BYTES: u64 = 1 << 30;
+
+/// After a run that applied `image_bytes`: for drivers whose removal is asynchronous (btrfs),
+/// wait until the space it freed is really free if the next run could otherwise run short. A
+/// failure or timeout is logged, not fatal: the next run may still fit.
+pub fn after_run(driver: &str, home: &Path, image_bytes: u64) {
     if driver != "btrfs" {
         return;
+    }
+    let wanted = image_bytes.saturating_mul(2).saturating_add(SPARE_BYTES);
+    match crate::measure::available_bytes(home) {
+        Ok(available) if available >= wanted => return,
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, "cannot tell the free space; waiting for btrfs's cleaner")
+        }
     }
     let child = Command::new("btrfs")
         .arg("subvolume")
