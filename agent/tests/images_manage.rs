@@ -17,6 +17,7 @@ for_each_driver!(
     rmi_semantics_for_tags_and_ids,
     rmi_refuses_images_used_by_containers,
     ambiguous_id_prefix_is_refused,
+    rmi_of_the_last_tag_takes_the_repositorys_digest_references,
 );
 
 async fn load_multi(t: &TestEngine) -> BuiltImage {
@@ -248,6 +249,80 @@ async fn rmi_semantics_for_tags_and_ids(driver: &'static str) {
     );
     assert_eq!(removed[1], ImageDeleteItem::Deleted(built.id.clone()));
     assert!(t.driver_layers().is_empty());
+}
+
+/// A pulled image is known by its tag and by `repo@sha256:...` (the manifest digest). As with
+/// dockerd, `rmi repo:tag` also removes the digest references of that repository once no other
+/// tag of it is left, and then the image; a tag in another repository keeps the image.
+async fn rmi_of_the_last_tag_takes_the_repositorys_digest_references(driver: &'static str) {
+    let t = TestEngine::start(driver).await;
+    let digest_ref = format!("strata-test/m@sha256:{}", "ab".repeat(32));
+    let add_digest_ref = |id: &str| {
+        t.db_execute(&format!(
+            "INSERT INTO refs (name, image_id) VALUES ('docker.io/{digest_ref}', '{id}')"
+        ))
+    };
+
+    let built = load_multi(&t).await;
+    add_digest_ref(&built.id);
+    let removed = t
+        .engine
+        .remove_image("strata-test/m:1", false, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        removed[..3],
+        [
+            ImageDeleteItem::Untagged("strata-test/m:1".into()),
+            ImageDeleteItem::Untagged(digest_ref.clone()),
+            ImageDeleteItem::Deleted(built.id.clone()),
+        ]
+    );
+    assert!(t.db_images().is_empty() && t.db_refs().is_empty());
+    assert!(t.driver_layers().is_empty());
+
+    // Another repository's tag keeps the image; this repository's digest still goes.
+    let built = load_multi(&t).await;
+    add_digest_ref(&built.id);
+    t.engine
+        .tag_image("strata-test/m:1", "other", Some("x"))
+        .await
+        .unwrap();
+    let removed = t
+        .engine
+        .remove_image("strata-test/m:1", false, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        removed,
+        vec![
+            ImageDeleteItem::Untagged("strata-test/m:1".into()),
+            ImageDeleteItem::Untagged(digest_ref.clone()),
+        ]
+    );
+    assert_eq!(t.db_images().len(), 1);
+    assert_eq!(t.db_refs().len(), 1);
+
+    // A second tag of the same repository keeps the digest reference.
+    t.engine
+        .tag_image("other:x", "strata-test/m", Some("2"))
+        .await
+        .unwrap();
+    add_digest_ref(&built.id);
+    t.engine
+        .tag_image("other:x", "strata-test/m", Some("3"))
+        .await
+        .unwrap();
+    let removed = t
+        .engine
+        .remove_image("strata-test/m:2", false, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        removed,
+        vec![ImageDeleteItem::Untagged("strata-test/m:2".into())]
+    );
+    assert_eq!(t.db_refs().len(), 3, "other:x, m:3 and the digest remain");
 }
 
 /// Simulate what the container engine records for a container of `image_id`.

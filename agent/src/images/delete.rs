@@ -67,13 +67,54 @@ impl Removal<'_, '_> {
             self.untag_all(&refs)?;
             return Ok(None);
         }
-        records::delete_ref(self.tx, &reference.to_string())?;
+        let removed = reference.to_string();
+        records::delete_ref(self.tx, &removed)?;
         self.items
             .push(ImageDeleteItem::Untagged(reference.familiar()));
-        if refs.len() > 1 {
+        let mut remaining: Vec<String> = refs.into_iter().filter(|r| *r != removed).collect();
+        if reference.digest().is_none() {
+            remaining = self.untag_orphaned_digests(reference, remaining)?;
+        }
+        if !remaining.is_empty() {
             return Ok(None);
         }
         self.delete_image()
+    }
+
+    /// After a tag of `repo` went: when no other tag of that repository is left, its digest
+    /// references (`repo@sha256:...`, recorded by a pull) go too, as with dockerd; otherwise
+    /// `rmi NAME:TAG` of a pulled image would leave it behind under its digest. Returns the
+    /// references that remain.
+    fn untag_orphaned_digests(
+        &mut self,
+        repo: &Reference,
+        remaining: Vec<String>,
+    ) -> Result<Vec<String>> {
+        let parsed: Vec<(String, Option<Reference>)> = remaining
+            .into_iter()
+            .map(|r| {
+                let p = Reference::parse_normalized(&r).ok();
+                (r, p)
+            })
+            .collect();
+        let same_repo = |p: &Option<Reference>| p.as_ref().is_some_and(|p| p.name() == repo.name());
+        let tag_left = parsed
+            .iter()
+            .any(|(_, p)| same_repo(p) && p.as_ref().is_some_and(|p| p.digest().is_none()));
+        if tag_left {
+            return Ok(parsed.into_iter().map(|(r, _)| r).collect());
+        }
+        let mut kept = Vec::new();
+        for (name, p) in parsed {
+            if same_repo(&p) {
+                records::delete_ref(self.tx, &name)?;
+                let shown = p.map(|p| p.familiar()).unwrap_or_else(|| name.clone());
+                self.items.push(ImageDeleteItem::Untagged(shown));
+            } else {
+                kept.push(name);
+            }
+        }
+        Ok(kept)
     }
 
     /// `rmi <id>`: with at most one tag (all references in one repository) untag and delete;
