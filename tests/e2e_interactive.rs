@@ -11,7 +11,6 @@ use interactive_support::{
     cli_config_dir, docker_command, docker_shell_line, run_in_pty, send_signal, strata_bin,
     wait_child, wait_for, LineReader, Tmux, WAIT,
 };
-use serde_json::Value;
 use strata_test_support::daemon::StrataDaemon;
 use strata_test_support::docker_cli::OutputExt;
 use strata_test_support::image_builder::TestImage;
@@ -27,12 +26,6 @@ fn daemon(work: &std::path::Path) -> Result<StrataDaemon> {
     TestImage::busybox(IMAGE).build_docker_archive(&archive)?;
     d.docker_ok(["load", "-i", archive.to_str().context("utf-8 path")?])?;
     Ok(d)
-}
-
-fn inspect(d: &StrataDaemon, name: &str) -> Result<Value> {
-    let text = d.docker_ok(["inspect", name])?;
-    let list: Value = serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
-    list.get(0).cloned().context("inspect printed no object")
 }
 
 /// `POST path` (without a body) on the daemon's socket: the status code and the body.
@@ -183,7 +176,7 @@ fn tty_resize_ctrl_c_detach_and_attach_overlay2() -> Result<()> {
     )?;
 
     // Ctrl-C goes through the terminal to the foreground process, not to the container.
-    let shell_pid = inspect(&d, "tty1")?["State"]["Pid"]
+    let shell_pid = d.inspect("tty1")?["State"]["Pid"]
         .as_i64()
         .context("State.Pid")?;
     tmux.type_line("sleep 600")?;
@@ -204,7 +197,7 @@ fn tty_resize_ctrl_c_detach_and_attach_overlay2() -> Result<()> {
     tmux.wait_line("docker run to end after the detach keys", |l| {
         l.contains("EXIT=")
     })?;
-    let state = inspect(&d, "tty1")?["State"].clone();
+    let state = d.inspect("tty1")?["State"].clone();
     ensure!(
         state["Running"] == true,
         "detaching left it running: {state}"
@@ -237,7 +230,7 @@ fn tty_resize_ctrl_c_detach_and_attach_overlay2() -> Result<()> {
     tmux.wait_line("docker attach to end after ctrl-x x", |l| {
         l.contains("EXIT=")
     })?;
-    let state = inspect(&d, "tty1")?["State"].clone();
+    let state = d.inspect("tty1")?["State"].clone();
     ensure!(
         state["Running"] == true,
         "ctrl-x x detached and left it running: {state}"
@@ -259,7 +252,7 @@ fn tty_resize_ctrl_c_detach_and_attach_overlay2() -> Result<()> {
     tmux.wait_line("docker attach to report exit code 9", |l| {
         l.trim().ends_with("EXIT=9")
     })?;
-    let state = inspect(&d, "tty1")?["State"].clone();
+    let state = d.inspect("tty1")?["State"].clone();
     ensure!(
         state["Status"] == "exited" && state["ExitCode"] == 9,
         "after exit 9: {state}"
@@ -313,7 +306,7 @@ fn detached_named_rm_and_start_attach_overlay2() -> Result<()> {
         ps.lines().any(|l| l == format!("{} det", &id[..12])),
         "docker ps shows it by name:\n{ps}"
     );
-    let merged = inspect(&d, "det")?["GraphDriver"]["Data"]["MergedDir"]
+    let merged = d.inspect("det")?["GraphDriver"]["Data"]["MergedDir"]
         .as_str()
         .context("MergedDir")?
         .to_string();
@@ -401,7 +394,7 @@ fn signals_are_forwarded_without_a_tty_overlay2() -> Result<()> {
             status.code() == Some(code),
             "SIG{signal} to the CLI reached the container, which exited {code}; the CLI: {status}"
         );
-        let state = inspect(&d, &name)?["State"].clone();
+        let state = d.inspect(&name)?["State"].clone();
         ensure!(state["ExitCode"] == code, "recorded exit: {state}");
         d.docker_ok(["rm", &name])?;
     }
@@ -465,7 +458,7 @@ fn entrypoint_cmd_and_environment_as_docker_overlay2() -> Result<()> {
         "echo",
         "z",
     ])?;
-    let c = inspect(&d, "reset")?;
+    let c = d.inspect("reset")?;
     ensure!(
         c["Config"]["Entrypoint"].is_null()
             && c["Config"]["Cmd"] == serde_json::json!(["echo", "z"])
@@ -523,7 +516,7 @@ fn entrypoint_cmd_and_environment_as_docker_overlay2() -> Result<()> {
     );
     // Without --hostname the hostname is the short id.
     let out = d.docker_ok(["run", "--name", "host-id", IMAGE, "hostname"])?;
-    let id = inspect(&d, "host-id")?["Id"]
+    let id = d.inspect("host-id")?["Id"]
         .as_str()
         .context("Id")?
         .to_string();

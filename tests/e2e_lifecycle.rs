@@ -34,14 +34,6 @@ fn daemon_with_image() -> Result<(tempfile::TempDir, StrataDaemon)> {
     Ok((work, d))
 }
 
-fn inspect(d: &StrataDaemon, name: &str) -> Result<Value> {
-    let text = d.docker_ok(["inspect", name])?;
-    let list: Value = serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
-    list.get(0)
-        .cloned()
-        .context("inspect printed an empty list")
-}
-
 /// Poll `check` until it returns `Some`, for at most [`WAIT_LIMIT`].
 fn wait_for<T>(what: &str, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
     let started = Instant::now();
@@ -113,7 +105,7 @@ fn logs_tail_timestamps_since_and_follow() -> Result<()> {
     );
 
     // The file on disk is Docker's json-file format.
-    let id = inspect(&d, "logger")?["Id"]
+    let id = d.inspect("logger")?["Id"]
         .as_str()
         .context("Id")?
         .to_string();
@@ -165,7 +157,7 @@ fn logs_tail_timestamps_since_and_follow() -> Result<()> {
         "logs -f: {}",
         followed.describe()
     );
-    let state = inspect(&d, "follower")?;
+    let state = d.inspect("follower")?;
     ensure!(
         state["State"]["Status"] == "exited",
         "logs -f returned before the exit: {}",
@@ -187,7 +179,7 @@ fn logs_tail_timestamps_since_and_follow() -> Result<()> {
     ])?;
     let code = d.docker_ok(["wait", "chatty"])?;
     ensure!(code.trim() == "0", "wait printed {code:?}");
-    let id = inspect(&d, "chatty")?["Id"]
+    let id = d.inspect("chatty")?["Id"]
         .as_str()
         .context("Id")?
         .to_string();
@@ -336,7 +328,7 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
     let id = d.docker_ok(["run", "-d", "--name", "sleeper", IMAGE, "sleep", "300"])?;
     let id = id.trim().to_string();
     d.docker_ok(["pause", "sleeper"])?;
-    let state = inspect(&d, "sleeper")?["State"].clone();
+    let state = d.inspect("sleeper")?["State"].clone();
     ensure!(
         state["Status"] == "paused" && state["Paused"] == true && state["Running"] == true,
         "paused state: {state}"
@@ -368,7 +360,7 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
     docker_fails(&d, &["pause", "sleeper"], "is already paused")?;
     d.docker_ok(["unpause", "sleeper"])?;
     ensure!(
-        inspect(&d, "sleeper")?["State"]["Status"] == "running",
+        d.inspect("sleeper")?["State"]["Status"] == "running",
         "unpaused"
     );
     if !cgroup_v2 {
@@ -385,7 +377,7 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
     d.docker_ok(["run", "-d", "--name", "frozen1", IMAGE, "sleep", "300"])?;
     d.docker_ok(["pause", "frozen1"])?;
     d.docker_ok(["stop", "-t", "1", "frozen1"])?;
-    let stopped = inspect(&d, "frozen1")?["State"].clone();
+    let stopped = d.inspect("frozen1")?["State"].clone();
     ensure!(
         stopped["Status"] == "exited" && stopped["Paused"] == false,
         "stopped while paused: {stopped}"
@@ -403,7 +395,7 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
 
     // rename.
     d.docker_ok(["rename", "sleeper", "dozer"])?;
-    ensure!(inspect(&d, "dozer")?["Name"] == "/dozer", "renamed");
+    ensure!(d.inspect("dozer")?["Name"] == "/dozer", "renamed");
     docker_fails(
         &d,
         &["inspect", "--type", "container", "sleeper"],
@@ -418,9 +410,9 @@ fn kill_pause_rename_restart_filters_prune() -> Result<()> {
 
     // Short id prefixes work everywhere; restart gives a new start time.
     let short = &id[..12];
-    let started_before = inspect(&d, short)?["State"]["StartedAt"].clone();
+    let started_before = d.inspect(short)?["State"]["StartedAt"].clone();
     d.docker_ok(["restart", "-t", "1", short])?;
-    let after = inspect(&d, "dozer")?["State"].clone();
+    let after = d.inspect("dozer")?["State"].clone();
     ensure!(
         after["Status"] == "running" && after["StartedAt"] != started_before,
         "restart: before {started_before}, after {after}"
@@ -481,7 +473,7 @@ fn restart_on_failure_counts_restarts() -> Result<()> {
     ])?;
     // One run and two restarts: three attempts logged, then it stays exited.
     let state = wait_for("three attempts, RestartCount 2, exited", || {
-        let c = inspect(&d, "flaky")?;
+        let c = d.inspect("flaky")?;
         let attempts = d.docker_ok(["logs", "flaky"])?.matches("attempt").count();
         Ok((attempts == 3 && c["State"]["Status"] == "exited").then_some(c))
     })?;
@@ -517,7 +509,7 @@ fn restart_on_failure_counts_restarts() -> Result<()> {
         "sleep 0.2",
     ])?;
     wait_for("an always container restarted", || {
-        Ok((inspect(&d, "looper")?["RestartCount"].as_i64().unwrap_or(0) >= 1).then_some(()))
+        Ok((d.inspect("looper")?["RestartCount"].as_i64().unwrap_or(0) >= 1).then_some(()))
     })?;
     d.docker_ok(["rm", "-f", "looper"])?;
 
@@ -534,7 +526,7 @@ fn restart_on_failure_counts_restarts() -> Result<()> {
         "300",
     ])?;
     d.docker_ok(["stop", "-t", "1", "keeper"])?;
-    let c = inspect(&d, "keeper")?;
+    let c = d.inspect("keeper")?;
     ensure!(
         c["State"]["Status"] == "exited" && c["RestartCount"] == 0,
         "stopped by hand stays stopped: {}",

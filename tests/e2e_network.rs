@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use strata_test_support::daemon::{DaemonOptions, StrataDaemon};
 use strata_test_support::first_light::inspect_json;
 use strata_test_support::image_builder::{LayerEntry, TestImage};
+use strata_test_support::net::interfaces;
 
 const DRIVER: &str = "overlay2";
 const IMAGE: &str = "strata-test/web:1";
@@ -127,18 +128,6 @@ fn assert_nothing_left(d: &StrataDaemon, what: &str) -> Result<()> {
         d.bridge()
     );
     Ok(())
-}
-
-/// Interfaces listed in a `/proc/net/dev` text.
-fn interfaces(proc_net_dev: &str) -> Vec<String> {
-    let mut names: Vec<String> = proc_net_dev
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(':').next())
-        .map(|n| n.trim().to_string())
-        .collect();
-    names.sort();
-    names
 }
 
 fn sigkill(pid: i64) -> Result<()> {

@@ -20,12 +20,6 @@ use strata_test_support::image_builder::TestImage;
 const IMAGE: &str = "strata-test/outlive:1";
 const TICKER: &str = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done";
 
-fn inspect(d: &StrataDaemon, name: &str) -> Result<Value> {
-    let text = d.docker_ok(["inspect", name])?;
-    let list: Value = serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
-    list.get(0).cloned().context("inspect printed no object")
-}
-
 /// The numbers of the `line N` entries of a json-file log, in file order.
 fn logged_numbers(log: &Path) -> Result<Vec<u64>> {
     let text =
@@ -97,9 +91,9 @@ fn containers_outlive_a_killed_agent_overlay2() -> Result<()> {
         "-c",
         "while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 5",
     ])?;
-    let ticker = inspect(&d, "ticker")?;
+    let ticker = d.inspect("ticker")?;
     let log = PathBuf::from(ticker["LogPath"].as_str().context("LogPath")?);
-    let waiter = inspect(&d, "waiter")?;
+    let waiter = d.inspect("waiter")?;
     let waiter_pid = waiter["State"]["Pid"].as_i64().context("waiter pid")?;
     let waiter_rootfs = PathBuf::from(
         waiter["GraphDriver"]["Data"]["MergedDir"]
@@ -152,13 +146,13 @@ fn containers_outlive_a_killed_agent_overlay2() -> Result<()> {
         !ps.lines().any(|l| l.starts_with("waiter ")),
         "the waiter exited while the agent was away:\n{ps}"
     );
-    let waiter = inspect(&d, "waiter")?;
+    let waiter = d.inspect("waiter")?;
     ensure!(
         waiter["State"]["Status"] == "exited" && waiter["State"]["ExitCode"] == 5,
         "the waiter's exit while the agent was away is recorded: {}",
         waiter["State"]
     );
-    let ticker = inspect(&d, "ticker")?;
+    let ticker = d.inspect("ticker")?;
     ensure!(
         ticker["State"]["Running"] == true,
         "inspect after the restart: {}",
@@ -213,7 +207,7 @@ fn containers_outlive_a_killed_agent_overlay2() -> Result<()> {
         matches!(code.trim(), "137" | "143"),
         "docker wait after stop prints 137 or 143: {code:?}"
     );
-    let state = inspect(&d, "ticker")?["State"].clone();
+    let state = d.inspect("ticker")?["State"].clone();
     ensure!(
         state["Status"] == "exited" && state["ExitCode"] == code.trim().parse::<i64>()?,
         "inspect after stop: {state}"

@@ -38,14 +38,8 @@ fn daemon_with_image(options: &DaemonOptions) -> Result<(tempfile::TempDir, Stra
     Ok((work, d))
 }
 
-fn inspect(d: &StrataDaemon, name: &str) -> Result<Value> {
-    let text = d.docker_ok(["inspect", name])?;
-    let list: Value = serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
-    list.get(0).cloned().context("inspect printed no object")
-}
-
 fn state(d: &StrataDaemon, name: &str) -> Result<Value> {
-    Ok(inspect(d, name)?["State"].clone())
+    Ok(d.inspect(name)?["State"].clone())
 }
 
 fn process_alive(pid: i64) -> bool {
@@ -117,7 +111,7 @@ fn policies_apply_across_a_killed_agent() -> Result<()> {
     run(&d, "always-running", "always", "sleep 300")?;
     let mut died = Vec::new();
     for name in ["unless-stopped-died", "on-failure-died", "no-died"] {
-        let c = inspect(&d, name)?;
+        let c = d.inspect(name)?;
         let rootfs = PathBuf::from(
             c["GraphDriver"]["Data"]["MergedDir"]
                 .as_str()
@@ -147,7 +141,7 @@ fn policies_apply_across_a_killed_agent() -> Result<()> {
     wait_running(&d, "always-stopped")?;
     for name in ["unless-stopped-died", "on-failure-died"] {
         let s = wait_running(&d, name)?;
-        let c = inspect(&d, name)?;
+        let c = d.inspect(name)?;
         ensure!(
             c["RestartCount"] == 1,
             "{name}: RestartCount {} ({s})",
@@ -186,7 +180,7 @@ fn policies_apply_across_a_killed_agent() -> Result<()> {
         "unless-stopped-stopped to be restarted after its process was killed",
         WAIT,
         || {
-            let c = inspect(&d, "unless-stopped-stopped")?;
+            let c = d.inspect("unless-stopped-stopped")?;
             Ok((c["State"]["Status"] == "running" && c["RestartCount"] == 1).then_some(()))
         },
         || format!("{:?}", state(&d, "unless-stopped-stopped").ok()),
@@ -232,7 +226,7 @@ fn restarting_state_and_stop_during_the_delay() -> Result<()> {
         "inspect to show flap restarting",
         WAIT,
         || {
-            let c = inspect(&d, "flap")?;
+            let c = d.inspect("flap")?;
             Ok((c["State"]["Status"] == "restarting").then_some(c))
         },
         || format!("state: {:?}", state(&d, "flap").ok()),
@@ -254,7 +248,7 @@ fn restarting_state_and_stop_during_the_delay() -> Result<()> {
         "flap to be restarting after five restarts when stopped",
         WAIT,
         || {
-            let c = inspect(&d, "flap")?;
+            let c = d.inspect("flap")?;
             if c["State"]["Status"] != "restarting" || c["RestartCount"].as_i64() < Some(5) {
                 return Ok(None);
             }
@@ -263,7 +257,7 @@ fn restarting_state_and_stop_during_the_delay() -> Result<()> {
         },
         || format!("state: {:?}", state(&d, "flap").ok()),
     )?;
-    let stopped = inspect(&d, "flap")?;
+    let stopped = d.inspect("flap")?;
     let s = &stopped["State"];
     ensure!(
         s["Status"] == "exited"
@@ -279,7 +273,7 @@ fn restarting_state_and_stop_during_the_delay() -> Result<()> {
     );
     // Longer than the delay that was running: nothing starts it again.
     std::thread::sleep(Duration::from_secs(3));
-    let later = inspect(&d, "flap")?;
+    let later = d.inspect("flap")?;
     ensure!(
         later["State"]["Status"] == "exited" && later["State"]["StartedAt"] == s["StartedAt"],
         "the cancelled restart did not happen: {}",
@@ -556,8 +550,7 @@ fn default_seccomp_profile_denies_and_can_be_turned_off() -> Result<()> {
         "an unsupported --security-opt is refused: {}",
         bad.describe()
     );
-    let c = inspect(
-        &d,
+    let c = d.inspect(
         &d.docker_ok(["create", "--security-opt", "seccomp=unconfined", IMAGE])?
             .trim()
             .to_string(),

@@ -14,6 +14,7 @@ use serde_json::Value;
 use strata_test_support::daemon::{DaemonOptions, StrataDaemon};
 use strata_test_support::first_light::inspect_json;
 use strata_test_support::image_builder::{LayerEntry, TestImage};
+use strata_test_support::net::interfaces;
 
 const DRIVER: &str = "overlay2";
 const IMAGE: &str = "strata-test/unet:1";
@@ -162,18 +163,6 @@ fn run_sh(d: &StrataDaemon, flags: &[&str], script: &str) -> Result<String> {
     args.extend_from_slice(flags);
     args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
     d.docker_ok(&args)
-}
-
-/// Interfaces in a `/proc/net/dev` text.
-fn interfaces(proc_net_dev: &str) -> Vec<String> {
-    let mut names: Vec<String> = proc_net_dev
-        .lines()
-        .skip(2)
-        .filter_map(|l| l.split(':').next())
-        .map(|n| n.trim().to_string())
-        .collect();
-    names.sort();
-    names
 }
 
 fn address_on(d: &StrataDaemon, container: &str, network: &str) -> Result<String> {

@@ -362,6 +362,14 @@ impl StrataDaemon {
         }
     }
 
+    /// `docker inspect NAME`: the one object it prints.
+    pub fn inspect(&self, name: &str) -> Result<serde_json::Value> {
+        let text = self.docker_ok(["inspect", name])?;
+        let list: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
+        list.get(0).cloned().context("inspect printed no object")
+    }
+
     /// Run the docker CLI and return its stdout, or an error with everything it printed plus
     /// the daemon's log tail.
     pub fn docker_ok<I, S>(&self, args: I) -> Result<String>
@@ -546,7 +554,10 @@ impl StrataDaemon {
 
 /// A bridge name of at most 15 characters made from the test root's random suffix.
 fn unique_bridge_name(base: &Path) -> String {
-    let name = base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = base
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let suffix: String = name
         .trim_start_matches("strata-e2e-")
         .chars()

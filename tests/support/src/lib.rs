@@ -8,4 +8,5 @@ pub mod docker_cli;
 pub mod first_light;
 pub mod hostile;
 pub mod image_builder;
+pub mod net;
 pub mod registry;
