@@ -14,7 +14,7 @@ fi
 # docker-registry and skopeo (registry pull/push tests), nftables (serve --ip-masq and its test).
 packages=(
   runc tini busybox-static
-  btrfs-progs zfs-fuse
+  btrfs-progs zfs-fuse attr
   sqlite3 jq curl util-linux tmux iproute2 procps psmisc prometheus docker-registry skopeo
   nftables
   build-essential pkg-config
@@ -30,6 +30,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# zfs-fuse stores no xattrs (security.capability included) unless configured to: set it in the
+# daemon's configuration, so that whoever starts it (the package's init script, a reboot, or
+# deploy/storage/zfs.sh) starts it with xattr support. A daemon already running without it is
+# restarted by zfs.sh up.
+zfsrc=/etc/zfs/zfsrc
+if [ -f "$zfsrc" ] && ! grep -qE '^[[:space:]]*enable-xattr[[:space:]]*$' "$zfsrc"; then
+  sed -i -E 's/^#[[:space:]]*enable-xattr[[:space:]]*$/enable-xattr/' "$zfsrc"
+  grep -qE '^[[:space:]]*enable-xattr[[:space:]]*$' "$zfsrc" || echo 'enable-xattr' >>"$zfsrc"
+  echo "install-deps.sh: enabled xattr support for zfs-fuse in $zfsrc"
 fi
 
 # The docker CLI is the client the tests drive Strata with. Machines of this kind ship it; on a

@@ -311,6 +311,11 @@ fn check_info(d: &StrataDaemon, store: &Store) -> Result<()> {
                 status_value(&pairs, "Space Available")?.parse::<u64>()? > 0,
                 "the pool has space: {pairs:?}"
             );
+            // The test store's zfs-fuse runs with --enable-xattr (deploy/storage/zfs.sh).
+            ensure!(
+                status_value(&pairs, "Supports Xattrs")? == "true",
+                "the pool stores xattrs: {pairs:?}"
+            );
         }
         Store::Overlay2 => {}
     }

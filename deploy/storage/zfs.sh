@@ -14,7 +14,9 @@
 #
 # Without kernel OpenZFS (/dev/zfs) the zfs-fuse daemon is started if it is not running, with
 # --enable-xattr (zfs-fuse refuses every xattr without it, security.capability included), and
-# `down` stops it again only if `up` started it. The script only touches what it made: the image
+# `down` stops it again only if `up` started it. A running daemon that cannot store xattrs (as
+# Debian's package starts it, unless enable-xattr is set in /etc/zfs/zfsrc) is restarted with the
+# flag when it holds no pool but ours; otherwise `up` fails, saying so. The script only touches what it made: the image
 # file, the pool backed by that very file (checked with `zpool status`), the mount directory and
 # its own pid/state files. A pool of the same name on another device makes it stop.
 #
@@ -92,13 +94,7 @@ ensure_daemon() {
     command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (apt-get install zfs-fuse)"
   done
   if kernel_zfs || zfs_reachable; then
-    local pid
-    pid="$(daemon_pid)"
-    if [ -n "$pid" ] && ! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE -- '(--enable-xattr|-x)( |$)' \
-      && ! grep -qE '^[[:space:]]*enable-xattr' /etc/zfs/zfsrc 2>/dev/null; then
-      say "warning: the running zfs-fuse (pid $pid) was not started with --enable-xattr;" \
-        "xattrs (security.capability too) will fail on it"
-    fi
+    # Whether it stores xattrs is asked of the pool itself once it is there (ensure_xattrs).
     return 0
   fi
   [ -z "$(daemon_pid)" ] || die "zfs-fuse is running but does not answer; not touching it"
@@ -129,6 +125,60 @@ destroy_leftover_datasets() {
       say "destroying $name, left by an earlier test run"
       zfs destroy -r -f "$name" >/dev/null 2>&1 || say "warning: could not destroy $name"
     done
+}
+
+# Whether a dataset of our pool stores xattrs: a scratch dataset (xattr=on, so only the daemon
+# can be the reason) is mounted under $store_dir, given a user.* attribute, and destroyed.
+xattrs_work() {
+  local probe="$fsname/xattr-probe" dir="$store_dir/xattr-probe" ok=1 try
+  command -v setfattr >/dev/null 2>&1 || die "setfattr is missing (apt-get install attr)"
+  zfs destroy -r "$probe" >/dev/null 2>&1 || true
+  zfs create -o xattr=on -o mountpoint="$dir" "$probe" >/dev/null 2>&1 \
+    || die "cannot create the scratch dataset $probe to test xattr support"
+  setfattr -n user.strata-probe -v 1 "$dir" 2>/dev/null || ok=0
+  zfs set mountpoint=none "$probe" >/dev/null 2>&1 || true
+  for try in $(seq 1 50); do
+    zfs destroy -r "$probe" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  rmdir "$dir" 2>/dev/null || true
+  [ "$ok" -eq 1 ]
+}
+
+# A zfs-fuse that cannot store xattrs (Debian's package starts it without --enable-xattr) is
+# restarted with it, but only when it holds no pool but ours: a daemon serving someone else's
+# pools is never touched, and the run stops instead.
+restart_daemon_with_xattrs() {
+  local pid others i
+  kernel_zfs && die "kernel ZFS refuses xattrs on $fsname: check 'zfs get xattr $fsname'"
+  pid="$(daemon_pid)"
+  [ -n "$pid" ] || die "ZFS answers but no zfs-fuse process was found; cannot restart it with --enable-xattr"
+  others="$(zpool list -H -o name 2>/dev/null | grep -vxF -- "$pool" | tr '\n' ' ' || true)"
+  [ -z "$others" ] || die "the running zfs-fuse (pid $pid) cannot store xattrs (started without" \
+    "--enable-xattr) and holds other pools ($others); not restarting it. Restart it with" \
+    "--enable-xattr (or enable-xattr in /etc/zfs/zfsrc), then run this again"
+  say "the running zfs-fuse (pid $pid) cannot store xattrs (started without --enable-xattr) and" \
+    "holds no pool but $pool: restarting it with --enable-xattr"
+  unmount_pool_datasets
+  kill "$pid"
+  for i in $(seq 1 150); do
+    [ -d "/proc/$pid" ] || break
+    sleep 0.2
+  done
+  [ ! -d "/proc/$pid" ] || die "zfs-fuse (pid $pid) did not stop"
+  clear_dead_mounts
+  start_daemon
+  fresh_daemon=1
+}
+
+ensure_xattrs() {
+  xattrs_work && return 0
+  restart_daemon_with_xattrs
+  ensure_pool
+  ensure_dataset
+  xattrs_work || die "zfs-fuse still cannot store xattrs after a restart with --enable-xattr" \
+    "(the zfs tests need them: security.capability, user.*)"
+  say "zfs-fuse now stores xattrs"
 }
 
 # Whether pool $pool exists and sits on our image file.
@@ -182,6 +232,7 @@ up() {
   ensure_daemon
   ensure_pool
   ensure_dataset
+  ensure_xattrs
   [ "$fresh_daemon" -eq 0 ] || destroy_leftover_datasets
   say "ready: pool $pool on $image, parent dataset $fsname, test homes in $mnt"
   print_env

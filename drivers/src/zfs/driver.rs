@@ -18,6 +18,7 @@ use super::mounts::{self, LEGACY};
 use super::names::Names;
 use super::options::{parse_layer_size, ZfsOptions};
 use super::status;
+use super::xattr_probe::{self, XattrSupport};
 use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
@@ -33,6 +34,8 @@ pub struct ZfsDriver {
     options: ZfsOptions,
     /// Absolute driver home; layers are mounted at `<home>/graph/<id>`.
     graph: PathBuf,
+    /// What the probe at open found (shown by `status`).
+    xattrs: XattrSupport,
     counts: Mutex<RefCounts>,
 }
 
@@ -63,12 +66,15 @@ impl ZfsDriver {
         let graph = home.join("graph");
         std::fs::create_dir_all(&graph)
             .map_err(|e| DriverError::io(format!("creating {}", graph.display()), e))?;
+        let xattrs = xattr_probe::probe(&zfs, &options.fsname, &home)?;
+        check_xattrs(&xattrs, &options)?;
         info!(fsname = %options.fsname, home = %home.display(), "zfs driver ready");
         Ok(ZfsDriver {
             zfs,
             names: Names::new(options.fsname.clone()),
             options,
             graph,
+            xattrs,
             counts: Mutex::new(RefCounts::default()),
         })
     }
@@ -249,6 +255,35 @@ fn check_parent_dataset(zfs: &Zfs, options: &ZfsOptions) -> Result<(), DriverErr
     }
 }
 
+/// Refuse a pool without xattrs unless the operator accepted what that loses.
+fn check_xattrs(found: &XattrSupport, options: &ZfsOptions) -> Result<(), DriverError> {
+    match found {
+        XattrSupport::Supported => Ok(()),
+        XattrSupport::Unsupported(how) if options.allow_no_xattr => {
+            warn!(
+                fsname = %options.fsname,
+                probe = %how,
+                "the pool cannot store xattrs: layers lose them (file capabilities too), as \
+                 accepted by zfs.allow_no_xattr=true"
+            );
+            Ok(())
+        }
+        XattrSupport::Unsupported(how) => Err(DriverError::Unsupported {
+            driver: "zfs",
+            reason: format!(
+                "the pool under {} cannot store extended attributes ({how}); image layers would \
+                 lose theirs, file capabilities (security.capability) included. On zfs-fuse start \
+                 the daemon with --enable-xattr (or uncomment enable-xattr in /etc/zfs/zfsrc and \
+                 restart it); check the dataset's xattr property (zfs get xattr {}); or accept \
+                 the loss with --storage-opt {}=true",
+                options.fsname,
+                options.fsname,
+                super::options::ALLOW_NO_XATTR_KEY
+            ),
+        }),
+    }
+}
+
 impl GraphDriver for ZfsDriver {
     fn name(&self) -> &'static str {
         "zfs"
@@ -380,7 +415,7 @@ impl GraphDriver for ZfsDriver {
     }
 
     fn status(&self) -> Vec<(String, String)> {
-        status::status(&self.zfs, &self.options)
+        status::status(&self.zfs, &self.options, &self.xattrs)
     }
 
     fn metadata(&self, id: &LayerId) -> Result<BTreeMap<String, String>, DriverError> {

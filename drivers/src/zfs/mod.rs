@@ -14,11 +14,12 @@ mod options;
 mod size;
 mod status;
 mod usage;
+mod xattr_probe;
 
 use std::sync::Arc;
 
 pub use driver::ZfsDriver;
-pub use options::{FSNAME_KEY, SIZE_KEY};
+pub use options::{ALLOW_NO_XATTR_KEY, FSNAME_KEY, SIZE_KEY};
 
 use crate::driver::GraphDriver;
 use crate::error::DriverError;

@@ -48,7 +48,7 @@ fn mount_state(zfs: &Zfs, id: &LayerId, dataset: &str) -> Result<MountState, Dri
 }
 
 /// Whether this process sees `dataset` mounted at `path`.
-fn visible_at(dataset: &str, path: &Path) -> Result<bool, DriverError> {
+pub(super) fn visible_at(dataset: &str, path: &Path) -> Result<bool, DriverError> {
     let table =
         mountinfo::mounts().map_err(|e| DriverError::io("reading /proc/self/mountinfo", e))?;
     Ok(table

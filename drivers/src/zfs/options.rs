@@ -8,6 +8,9 @@ use crate::error::DriverError;
 /// The driver-wide option naming the parent dataset every layer is created under.
 pub const FSNAME_KEY: &str = "zfs.fsname";
 
+/// The driver-wide option accepting a pool that cannot store xattrs (`true`/`false`).
+pub const ALLOW_NO_XATTR_KEY: &str = "zfs.allow_no_xattr";
+
 /// The per-layer option limiting a read-write layer's size (a ZFS `quota`).
 pub const SIZE_KEY: &str = "size";
 
@@ -16,6 +19,8 @@ pub const SIZE_KEY: &str = "size";
 pub struct ZfsOptions {
     /// Parent dataset, e.g. `tank/strata`.
     pub fsname: String,
+    /// Open even when the pool refuses xattrs (layers then lose them, file capabilities too).
+    pub allow_no_xattr: bool,
 }
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> DriverError {
@@ -44,6 +49,7 @@ impl ZfsOptions {
     /// refused so a typo does not silently fall back to something else.
     pub fn parse(storage_opt: &BTreeMap<String, String>) -> Result<ZfsOptions, DriverError> {
         let mut fsname = None;
+        let mut allow_no_xattr = false;
         for (key, value) in storage_opt {
             match key.to_ascii_lowercase().as_str() {
                 FSNAME_KEY => {
@@ -57,11 +63,18 @@ impl ZfsOptions {
                     }
                     fsname = Some(name.to_string());
                 }
+                ALLOW_NO_XATTR_KEY => {
+                    allow_no_xattr = match value.trim().to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => return Err(invalid(key, value, "expected true or false")),
+                    };
+                }
                 _ => {
                     return Err(invalid(
                         key,
                         value,
-                        "unknown option for the zfs driver (known: zfs.fsname)",
+                        "unknown option for the zfs driver (known: zfs.fsname, zfs.allow_no_xattr)",
                     ))
                 }
             }
@@ -73,7 +86,10 @@ impl ZfsOptions {
                 "the zfs driver needs the parent dataset: --storage-opt zfs.fsname=POOL/strata",
             )
         })?;
-        Ok(ZfsOptions { fsname })
+        Ok(ZfsOptions {
+            fsname,
+            allow_no_xattr,
+        })
     }
 
     /// The pool holding the parent dataset (its first component).
@@ -135,6 +151,21 @@ mod tests {
         assert!(ZfsOptions::parse(&opts(&[("zfs.fsname", "tank/a@snap")])).is_err());
         assert!(ZfsOptions::parse(&opts(&[("zfs.fsname", "tank//a")])).is_err());
         assert!(ZfsOptions::parse(&opts(&[("zfs.fsname", "tank"), ("zfs.bogus", "1")])).is_err());
+        assert!(!o.allow_no_xattr);
+    }
+
+    #[test]
+    fn allow_no_xattr_is_a_boolean() {
+        let o = ZfsOptions::parse(&opts(&[("zfs.fsname", "tank/s"), ("zfs.allow_no_xattr", "true")]))
+            .unwrap();
+        assert!(o.allow_no_xattr);
+        let o = ZfsOptions::parse(&opts(&[("zfs.fsname", "tank/s"), ("zfs.allow_no_xattr", "false")]))
+            .unwrap();
+        assert!(!o.allow_no_xattr);
+        let err = ZfsOptions::parse(&opts(&[("zfs.fsname", "tank/s"), ("zfs.allow_no_xattr", "maybe")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("zfs.allow_no_xattr"), "{err}");
     }
 
     #[test]

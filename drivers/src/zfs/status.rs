@@ -5,13 +5,15 @@ use tracing::warn;
 use super::cli::Zfs;
 use super::options::ZfsOptions;
 use super::size::parse_zfs_size;
+use super::xattr_probe::XattrSupport;
 
 /// What a value reads as when ZFS could not be asked.
 const UNKNOWN: &str = "unknown";
 
 /// Status pairs: Zpool, Zpool Health, Parent Dataset, Space Used By Parent, Space Available,
-/// Parent Quota, Compression. Sizes are bytes.
-pub fn status(zfs: &Zfs, options: &ZfsOptions) -> Vec<(String, String)> {
+/// Parent Quota, Compression, then Strata's own Supports Xattrs (`true`, or `false` and what
+/// that costs). Sizes are bytes.
+pub fn status(zfs: &Zfs, options: &ZfsOptions, xattrs: &XattrSupport) -> Vec<(String, String)> {
     let pool = options.pool().to_string();
     let health = zfs.pool_property(&pool, "health").unwrap_or_else(|f| {
         warn!(command = %f.command, stderr = %f.stderr, "reading pool health");
@@ -55,5 +57,16 @@ pub fn status(zfs: &Zfs, options: &ZfsOptions) -> Vec<(String, String)> {
             "Compression".to_string(),
             prop("compression").unwrap_or(UNKNOWN).to_string(),
         ),
+        ("Supports Xattrs".to_string(), xattr_status(xattrs)),
     ]
+}
+
+fn xattr_status(xattrs: &XattrSupport) -> String {
+    if xattrs.is_supported() {
+        "true".to_string()
+    } else {
+        "false (layers lose their xattrs, file capabilities included; accepted by \
+         zfs.allow_no_xattr=true)"
+            .to_string()
+    }
 }
