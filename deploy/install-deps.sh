@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything Strata needs to build, run and be tested on Debian (idempotent).
-# Usage: sudo bash deploy/install-deps.sh
+# Usage (as root): bash deploy/install-deps.sh
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then

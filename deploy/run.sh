@@ -2,7 +2,7 @@
 # Install what Strata needs, build it, and start the agent on its embedded defaults:
 # data root /var/lib/strata, exec root /run/strata, socket unix:///run/strata/strata.sock,
 # storage driver overlay2 where the data root supports it (vfs otherwise), runtime runc.
-# Usage: sudo bash deploy/run.sh
+# Usage (as root): bash deploy/run.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/.." && pwd)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the tests need, then build Strata and run every test.
-# Usage: sudo bash deploy/test.sh        (this is what .ci/run calls)
+# Usage (as root): bash deploy/test.sh        (this is what .ci/run calls)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/.." && pwd)"
