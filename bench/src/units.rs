@@ -2,39 +2,21 @@
 
 use crate::error::BenchError;
 
-const KIB: u64 = 1024;
-
 /// Parse a size such as `1M`, `20MiB`, `64k`, `1G` or `4096` (binary units: `1M` is 1 MiB, as
-/// Docker's size flags read them). `flag` names the option in the error.
+/// Docker's size flags read them; the drivers' parser). `flag` names the option in the error.
 pub fn parse_size(flag: &'static str, text: &str) -> Result<u64, BenchError> {
     let bad = |reason: &str| BenchError::InvalidArg {
         flag,
         value: text.to_string(),
         reason: reason.to_string(),
     };
-    let t = text.trim();
-    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    if digits_end == 0 {
-        return Err(bad("expected a size such as 1M, 64K or 4096"));
+    match strata_drivers::units::parse_user_size(text) {
+        None => Err(bad(
+            "expected a size such as 1M, 64K or 4096 (binary: 1M = 1 MiB)",
+        )),
+        Some(0) => Err(bad("the size must be greater than zero")),
+        Some(bytes) => Ok(bytes),
     }
-    let number: u64 = t[..digits_end]
-        .parse()
-        .map_err(|_| bad("the number is too large"))?;
-    let unit = t[digits_end..].trim().to_ascii_lowercase();
-    let multiplier = match unit.as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => KIB,
-        "m" | "mb" | "mib" => KIB * KIB,
-        "g" | "gb" | "gib" => KIB * KIB * KIB,
-        _ => return Err(bad("unknown unit (use K, M or G; binary: 1M = 1 MiB)")),
-    };
-    let bytes = number
-        .checked_mul(multiplier)
-        .ok_or_else(|| bad("the size is too large"))?;
-    if bytes == 0 {
-        return Err(bad("the size must be greater than zero"));
-    }
-    Ok(bytes)
 }
 
 /// Parse a comma-separated list with `item`, refusing an empty list and duplicates.

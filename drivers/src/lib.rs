@@ -12,6 +12,7 @@ pub mod layer_id;
 pub mod mountinfo;
 pub mod refcount;
 pub mod registry;
+pub mod units;
 
 pub mod btrfs;
 pub mod devicemapper;

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use tracing::info;
 
 pub use graph_driver::BtrfsDriver;
-pub use storage_opt::parse_size;
 
 use crate::driver::GraphDriver;
 use crate::error::DriverError;

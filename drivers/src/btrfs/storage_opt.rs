@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::DriverError;
+use crate::units::parse_user_size;
 
 /// What a read-write layer asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<RwOptions, DriverError> 
     for (key, value) in opts {
         match key.to_ascii_lowercase().as_str() {
             "size" => {
-                let bytes = parse_size(value).ok_or_else(|| DriverError::InvalidOption {
+                let bytes = parse_user_size(value).ok_or_else(|| DriverError::InvalidOption {
                     key: key.clone(),
                     value: value.clone(),
                     reason: "expected a size such as 10G, 512m or 1048576".into(),
@@ -37,60 +38,9 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<RwOptions, DriverError> 
     Ok(out)
 }
 
-/// A size as Docker reads `--storage-opt size=` (binary units): `1024`, `10k`, `512M`, `10G`,
-/// `1.5g`, `2GB`, `2GiB`, `1t`. Returns bytes, or `None` for anything else.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    if number.is_empty() || number.starts_with('.') || number.matches('.').count() > 1 {
-        return None;
-    }
-    let unit = unit.trim().to_ascii_lowercase();
-    let unit = unit
-        .strip_suffix("ib")
-        .or_else(|| unit.strip_suffix('b'))
-        .unwrap_or(&unit);
-    let shift = match unit {
-        "" => 0,
-        "k" => 10,
-        "m" => 20,
-        "g" => 30,
-        "t" => 40,
-        "p" => 50,
-        _ => return None,
-    };
-    let multiplier = 1u64 << shift;
-    match number.split_once('.') {
-        None => number.parse::<u64>().ok()?.checked_mul(multiplier),
-        Some((whole, frac)) => {
-            let value: f64 = format!("{whole}.{frac}").parse().ok()?;
-            let bytes = value * multiplier as f64;
-            (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_in_docker_units() {
-        assert_eq!(parse_size("1024"), Some(1024));
-        assert_eq!(parse_size("10k"), Some(10 * 1024));
-        assert_eq!(parse_size("512M"), Some(512 << 20));
-        assert_eq!(parse_size("10G"), Some(10 << 30));
-        assert_eq!(parse_size("2GB"), Some(2 << 30));
-        assert_eq!(parse_size("2GiB"), Some(2 << 30));
-        assert_eq!(parse_size("1.5g"), Some(3 << 29));
-        assert_eq!(parse_size("0"), Some(0));
-        for bad in ["", "G", "-1G", "10X", "1..2G", ".5G", "ten"] {
-            assert_eq!(parse_size(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn options_name_what_is_wrong() {

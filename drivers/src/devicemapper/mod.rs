@@ -19,7 +19,7 @@ mod usage;
 use std::sync::Arc;
 
 pub use driver::DevMapperDriver;
-pub use options::{parse_size, DmOptions, Filesystem, PoolSource};
+pub use options::{DmOptions, Filesystem, PoolSource};
 
 use crate::driver::GraphDriver;
 use crate::error::DriverError;

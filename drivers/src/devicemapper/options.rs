@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::DriverError;
+use crate::units::parse_user_size;
 
 /// Docker's default virtual size of the base device.
 pub const DEFAULT_BASE_SIZE: u64 = 10 << 30;
@@ -70,25 +71,6 @@ fn invalid(key: &str, value: &str, reason: impl Into<String>) -> DriverError {
     }
 }
 
-/// Parse a size: bytes or a number with `k`, `m`, `g`, `t` (optionally followed by `b`/`ib`),
-/// powers of 1024, as Docker's `units.RAMInBytes`.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let t = t
-        .strip_suffix("ib")
-        .or_else(|| t.strip_suffix('b'))
-        .unwrap_or(&t);
-    let (digits, shift) = match t.chars().last()? {
-        'k' => (&t[..t.len() - 1], 10),
-        'm' => (&t[..t.len() - 1], 20),
-        'g' => (&t[..t.len() - 1], 30),
-        't' => (&t[..t.len() - 1], 40),
-        _ => (t, 0),
-    };
-    let n: u64 = digits.trim().parse().ok()?;
-    n.checked_mul(1u64 << shift)
-}
-
 impl DmOptions {
     /// Parse `opts`; any `dm.*` key not listed above, and any other key, is refused.
     pub fn parse(opts: &BTreeMap<String, String>) -> Result<DmOptions, DriverError> {
@@ -100,7 +82,7 @@ impl DmOptions {
         let mut block_size = DEFAULT_BLOCK_SIZE;
         let mut min_free_percent = 10u8;
         let size = |key: &str, value: &str| {
-            parse_size(value)
+            parse_user_size(value)
                 .filter(|n| *n > 0)
                 .ok_or_else(|| invalid(key, value, "not a size (e.g. 10G, 512M, bytes)"))
         };
@@ -189,7 +171,7 @@ pub fn parse_layer_size(
     for (key, value) in opts {
         match key.as_str() {
             "size" => {
-                let n = parse_size(value)
+                let n = parse_user_size(value)
                     .filter(|n| *n > 0)
                     .ok_or_else(|| invalid(key, value, "not a size (e.g. 20G, 512M, bytes)"))?;
                 if n < base_size {
@@ -216,15 +198,6 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
-    }
-
-    #[test]
-    fn sizes_are_read_as_docker_reads_them() {
-        assert_eq!(parse_size("10G"), Some(10 << 30));
-        assert_eq!(parse_size("512m"), Some(512 << 20));
-        assert_eq!(parse_size("64KiB"), Some(64 << 10));
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("lots"), None);
     }
 
     #[test]

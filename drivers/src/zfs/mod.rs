@@ -11,7 +11,6 @@ mod driver;
 mod mounts;
 mod names;
 mod options;
-mod size;
 mod status;
 mod usage;
 mod xattr_probe;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::size::parse_user_size;
+use crate::units::parse_user_size;
 use crate::error::DriverError;
 
 /// The driver-wide option naming the parent dataset every layer is created under.

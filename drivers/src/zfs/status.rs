@@ -4,7 +4,7 @@ use tracing::warn;
 
 use super::cli::Zfs;
 use super::options::ZfsOptions;
-use super::size::parse_zfs_size;
+use crate::units::parse_tool_size;
 use super::xattr_probe::XattrSupport;
 
 /// What a value reads as when ZFS could not be asked.
@@ -36,11 +36,11 @@ pub fn status(zfs: &Zfs, options: &ZfsOptions, xattrs: &XattrSupport) -> Vec<(St
     };
     let bytes = |name: &str| {
         prop(name)
-            .and_then(parse_zfs_size)
+            .and_then(parse_tool_size)
             .map(|n| n.to_string())
             .unwrap_or_else(|| UNKNOWN.to_string())
     };
-    let quota = match prop("quota").map(|q| (q, parse_zfs_size(q))) {
+    let quota = match prop("quota").map(|q| (q, parse_tool_size(q))) {
         Some((_, Some(0))) | Some(("none", _)) => "no".to_string(),
         Some((_, Some(n))) => n.to_string(),
         Some((other, None)) => other.to_string(),
