@@ -5,9 +5,11 @@
 //! streams (`apply_diff`) and leaves as tar streams (`diff`), in OCI layer form.
 
 pub mod archive;
+pub mod cli_tool;
 pub mod driver;
 pub mod error;
 pub mod fsutil;
+pub mod held;
 pub mod layer_id;
 pub mod mountinfo;
 pub mod refcount;

@@ -5,6 +5,7 @@
 mod changes;
 mod entry_meta;
 mod overlay_walk;
+mod own_usage;
 mod paths;
 mod stream;
 mod unpack;
@@ -15,6 +16,7 @@ pub use changes::{changes, write_naive_diff, Change, ChangeKind};
 #[allow(unused_imports)]
 pub(crate) use entry_meta::format_pax_time;
 pub use overlay_walk::{overlay_diff_items, write_overlay_diff};
+pub use own_usage::own_usage;
 pub use paths::{normalize_entry_path, symlink_escapes};
 pub use unpack::apply_tar;
 #[allow(unused_imports)]

@@ -13,14 +13,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use tracing::{debug, info, warn};
 
-use super::cli::{CliFailure, Dmsetup};
+use super::cli::{CliFailure, DmSaid, Dmsetup};
 use super::fs;
 use super::options::{parse_layer_size, DmOptions};
 use super::pool::{Pool, SECTOR};
 use super::records::{DeviceRecord, DeviceState, Owner, Records};
 use super::status;
 use super::sysfs;
-use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
+use crate::archive::{apply_tar, own_usage, write_naive_diff, WhiteoutMode};
+use crate::held::{with_layer_and_parent, HeldLayer};
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::layer_id::LayerId;
@@ -50,21 +51,6 @@ pub struct DevMapperDriver {
     mnt: PathBuf,
     records: Records,
     state: Mutex<State>,
-}
-
-/// A layer mounted for the driver's own use (diff, apply_diff, usage); released on drop.
-struct Held<'a> {
-    driver: &'a DevMapperDriver,
-    id: LayerId,
-    path: PathBuf,
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.driver.put(&self.id) {
-            warn!(layer = %self.id, error = %e, "releasing a layer mounted for the driver's own use");
-        }
-    }
 }
 
 impl DevMapperDriver {
@@ -434,28 +420,6 @@ impl DevMapperDriver {
         Ok(())
     }
 
-    /// Mount a layer for the driver's own use; released when the returned value drops.
-    fn hold(&self, id: &LayerId) -> Result<Held<'_>, DriverError> {
-        let path = self.get(id)?;
-        Ok(Held {
-            driver: self,
-            id: id.clone(),
-            path,
-        })
-    }
-
-    /// Mount `id` and, if it has one, its parent for reading; both released afterwards.
-    fn with_layer_and_parent<T>(
-        &self,
-        id: &LayerId,
-        f: impl FnOnce(Option<&Path>, &Path) -> Result<T, DriverError>,
-    ) -> Result<T, DriverError> {
-        let parent = self.parent(id)?;
-        let layer = self.hold(id)?;
-        let parent_held = parent.as_ref().map(|p| self.hold(p)).transpose()?;
-        f(parent_held.as_ref().map(|h| h.path.as_path()), &layer.path)
-    }
-
     /// Unmount and deactivate layer `id` (whatever its count).
     fn deactivate(
         &self,
@@ -628,16 +592,16 @@ impl GraphDriver for DevMapperDriver {
     }
 
     fn diff(&self, id: &LayerId, out: &mut dyn Write) -> Result<u64, DriverError> {
-        self.with_layer_and_parent(id, |parent, layer| write_naive_diff(parent, layer, out))
+        with_layer_and_parent(self, id, |parent, layer| write_naive_diff(parent, layer, out))
     }
 
     fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {
-        let layer = self.hold(id)?;
-        apply_tar(&layer.path, input, WhiteoutMode::Delete)
+        let layer = HeldLayer::hold(self, id)?;
+        apply_tar(layer.path(), input, WhiteoutMode::Delete)
     }
 
     fn usage(&self, id: &LayerId) -> Result<Usage, DriverError> {
-        self.with_layer_and_parent(id, super::usage::own_usage)
+        with_layer_and_parent(self, id, own_usage)
     }
 
     fn status(&self) -> Vec<(String, String)> {

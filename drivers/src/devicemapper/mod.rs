@@ -14,7 +14,6 @@ mod pool;
 mod records;
 mod status;
 mod sysfs;
-mod usage;
 
 use std::sync::Arc;
 

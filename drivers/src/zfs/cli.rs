@@ -9,59 +9,37 @@
 //! calls that can hit that window are retried for a few seconds (see [`Zfs::run_retrying_busy`]).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tracing::{debug, warn};
-
+pub use crate::cli_tool::CliFailure;
+use crate::cli_tool::{self, RunOpts};
 use crate::error::DriverError;
-
-/// How long a command failing with "busy" is retried before the error is returned.
-const BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
-/// Pause between two tries of a command that failed with "busy".
-const BUSY_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// How long one `zfs`/`zpool` command may take before it is killed and reported: a wedged
 /// zfs-fuse must fail a request, not hang it (and the agent thread running it) forever.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
 
-/// Where the tools live when `PATH` does not name them (a test runner's `PATH` may lack sbin).
-const FALLBACK_DIRS: &[&str] = &["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"];
+const RUN_OPTS: RunOpts = RunOpts {
+    env: &[],
+    deadline: Some(COMMAND_DEADLINE),
+    wedged_hint: "is the ZFS daemon, zfs-fuse, wedged?",
+};
 
-/// A failed `zfs`/`zpool` run: the command line and what the tool said.
-#[derive(Debug, thiserror::Error)]
-#[error("{command} failed: {stderr}")]
-pub struct CliFailure {
-    /// The command line, for messages.
-    pub command: String,
-    /// The tool's standard error (or the spawn error).
-    pub stderr: String,
-}
-
-impl CliFailure {
+/// How the ZFS tools phrase their failures.
+pub trait ZfsSaid {
     /// Whether the tool said the named dataset or pool does not exist.
-    pub fn is_not_found(&self) -> bool {
-        let s = self.stderr.to_ascii_lowercase();
-        s.contains("does not exist") || s.contains("no such pool")
-    }
-
+    fn is_not_found(&self) -> bool;
     /// Whether the tool said the dataset already exists.
-    pub fn is_already_exists(&self) -> bool {
-        self.stderr.to_ascii_lowercase().contains("already exists")
-    }
-
-    /// Whether the tool said the dataset or its mountpoint is busy.
-    pub fn is_busy(&self) -> bool {
-        self.stderr.to_ascii_lowercase().contains("busy")
-    }
+    fn is_already_exists(&self) -> bool;
 }
 
-impl From<CliFailure> for DriverError {
-    fn from(f: CliFailure) -> Self {
-        DriverError::Command {
-            command: f.command,
-            stderr: f.stderr,
-        }
+impl ZfsSaid for CliFailure {
+    fn is_not_found(&self) -> bool {
+        self.said(&["does not exist", "no such pool"])
+    }
+
+    fn is_already_exists(&self) -> bool {
+        self.said(&["already exists"])
     }
 }
 
@@ -70,18 +48,6 @@ impl From<CliFailure> for DriverError {
 pub struct Zfs {
     zfs: PathBuf,
     zpool: PathBuf,
-}
-
-/// Find `name` in `PATH`, then in the usual system directories.
-fn locate(name: &str) -> Option<PathBuf> {
-    let from_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    from_path
-        .into_iter()
-        .chain(FALLBACK_DIRS.iter().map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
 }
 
 /// Split `-H` output into rows of tab-separated fields (empty lines skipped).
@@ -103,40 +69,13 @@ impl Zfs {
                  (install zfs-fuse or zfsutils-linux)"
             ),
         };
-        let zfs = locate("zfs").ok_or_else(|| missing("zfs"))?;
-        let zpool = locate("zpool").ok_or_else(|| missing("zpool"))?;
+        let zfs = cli_tool::locate("zfs").ok_or_else(|| missing("zfs"))?;
+        let zpool = cli_tool::locate("zpool").ok_or_else(|| missing("zpool"))?;
         Ok(Zfs { zfs, zpool })
     }
 
     fn run_tool(&self, tool: &Path, args: &[&str]) -> Result<String, CliFailure> {
-        let command = format!(
-            "{} {}",
-            tool.file_name().and_then(|n| n.to_str()).unwrap_or("zfs"),
-            args.join(" ")
-        );
-        let started = Instant::now();
-        let output = crate::fsutil::deadline::output_within(
-            Command::new(tool).args(args).env("LC_ALL", "C"),
-            COMMAND_DEADLINE,
-        )
-        .map_err(|e| CliFailure {
-            command: command.clone(),
-            stderr: if e.kind() == std::io::ErrorKind::TimedOut {
-                format!("{e} (is the ZFS daemon, zfs-fuse, wedged?)")
-            } else {
-                e.to_string()
-            },
-        })?;
-        debug!(%command, elapsed_ms = started.elapsed().as_millis() as u64, "ran");
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-        } else {
-            let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-            if stderr.is_empty() {
-                stderr = format!("exited with {}", output.status);
-            }
-            Err(CliFailure { command, stderr })
-        }
+        cli_tool::run(tool, args, RUN_OPTS)
     }
 
     /// Run `zfs ARGS...` and return its standard output.
@@ -152,20 +91,7 @@ impl Zfs {
     /// Run `zfs ARGS...`, trying again for a few seconds while the tool answers "busy"
     /// (zfs-fuse still finishing an unmount).
     pub fn run_retrying_busy(&self, args: &[&str]) -> Result<String, CliFailure> {
-        let deadline = Instant::now() + BUSY_RETRY_FOR;
-        loop {
-            match self.run(args) {
-                Err(f) if f.is_busy() && Instant::now() < deadline => {
-                    debug!(command = %f.command, "busy, trying again");
-                    std::thread::sleep(BUSY_RETRY_PAUSE);
-                }
-                Err(f) if f.is_busy() => {
-                    warn!(command = %f.command, "still busy after {:?}", BUSY_RETRY_FOR);
-                    return Err(f);
-                }
-                other => return other,
-            }
-        }
+        cli_tool::retry_while_busy(|| self.run(args))
     }
 
     /// `zfs get -Hp -o value PROP DATASET`: one property's value, exact numbers for sizes.

@@ -13,13 +13,14 @@ use std::sync::{Mutex, MutexGuard};
 
 use tracing::{debug, info, warn};
 
-use super::cli::Zfs;
+use super::cli::{Zfs, ZfsSaid};
 use super::mounts::{self, LEGACY};
 use super::names::Names;
 use super::options::{parse_layer_size, ZfsOptions};
 use super::status;
 use super::xattr_probe::{self, XattrSupport};
-use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
+use crate::archive::{apply_tar, own_usage, write_naive_diff, WhiteoutMode};
+use crate::held::{with_layer_and_parent, HeldLayer};
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::layer_id::LayerId;
@@ -37,21 +38,6 @@ pub struct ZfsDriver {
     /// What the probe at open found (shown by `status`).
     xattrs: XattrSupport,
     counts: Mutex<RefCounts>,
-}
-
-/// A layer mounted for the driver's own use (diff, apply_diff); released on drop.
-struct Held<'a> {
-    driver: &'a ZfsDriver,
-    id: LayerId,
-    path: PathBuf,
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        if let Err(e) = self.driver.put(&self.id) {
-            warn!(layer = %self.id, error = %e, "releasing a layer mounted for the driver's own use");
-        }
-    }
 }
 
 impl ZfsDriver {
@@ -179,15 +165,6 @@ impl ZfsDriver {
         }
     }
 
-    /// Mount a layer for the driver's own use; released when the returned value drops.
-    fn hold(&self, id: &LayerId) -> Result<Held<'_>, DriverError> {
-        let path = self.get(id)?;
-        Ok(Held {
-            driver: self,
-            id: id.clone(),
-            path,
-        })
-    }
 
     /// Unmount every layer dataset that carries a mountpoint (ours, from this process or an
     /// earlier one), except those in `keep`, which are counted as in use once each.
@@ -402,16 +379,16 @@ impl GraphDriver for ZfsDriver {
     }
 
     fn diff(&self, id: &LayerId, out: &mut dyn Write) -> Result<u64, DriverError> {
-        self.with_layer_and_parent(id, |parent, layer| write_naive_diff(parent, layer, out))
+        with_layer_and_parent(self, id, |parent, layer| write_naive_diff(parent, layer, out))
     }
 
     fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {
-        let layer = self.hold(id)?;
-        apply_tar(&layer.path, input, WhiteoutMode::Delete)
+        let layer = HeldLayer::hold(self, id)?;
+        apply_tar(layer.path(), input, WhiteoutMode::Delete)
     }
 
     fn usage(&self, id: &LayerId) -> Result<Usage, DriverError> {
-        self.with_layer_and_parent(id, super::usage::own_usage)
+        with_layer_and_parent(self, id, own_usage)
     }
 
     fn status(&self) -> Vec<(String, String)> {
@@ -445,20 +422,5 @@ impl GraphDriver for ZfsDriver {
 
     fn cleanup(&self) -> Result<(), DriverError> {
         self.unmount_all_except(&[])
-    }
-}
-
-impl ZfsDriver {
-    /// Mount `id` and, if it has one, its parent for the driver's own reading; both are released
-    /// when the returned value drops. Used by `diff` and `usage`.
-    pub(super) fn with_layer_and_parent<T>(
-        &self,
-        id: &LayerId,
-        f: impl FnOnce(Option<&Path>, &Path) -> Result<T, DriverError>,
-    ) -> Result<T, DriverError> {
-        let parent = self.parent(id)?;
-        let layer = self.hold(id)?;
-        let parent_held = parent.as_ref().map(|p| self.hold(p)).transpose()?;
-        f(parent_held.as_ref().map(|h| h.path.as_path()), &layer.path)
     }
 }

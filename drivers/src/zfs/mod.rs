@@ -12,7 +12,6 @@ mod mounts;
 mod names;
 mod options;
 mod status;
-mod usage;
 mod xattr_probe;
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use tracing::{debug, warn};
 
-use super::cli::Zfs;
+use super::cli::{Zfs, ZfsSaid};
 use crate::error::DriverError;
 use crate::layer_id::LayerId;
 use crate::mountinfo;

@@ -1,13 +1,17 @@
-//! What one layer holds by itself. A thin device's mapped blocks include those it still shares
-//! with its origin, so the pool cannot say what a layer added; the driver counts what differs
-//! from the parent's tree instead: the apparent size of added or changed regular files (hard
-//! links once) and the number of added or changed entries.
+//! What one layer holds by itself, for drivers whose layers are full trees (zfs datasets, thin
+//! devices): the files it added or changed against its parent, as a naive diff sees them.
+//!
+//! Their own accounting cannot say it: ZFS's `used` (and `st_blocks`) are only brought up to date
+//! when a transaction group is written (zfs-fuse: up to about 30 s later), and a thin device's
+//! mapped blocks include those it still shares with its origin. So usage is the apparent size of
+//! every regular file the layer added or modified (hard links counted once) and the number of
+//! entries it added or modified.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::archive::{changes, ChangeKind};
+use super::{changes, ChangeKind};
 use crate::driver::Usage;
 use crate::error::DriverError;
 
