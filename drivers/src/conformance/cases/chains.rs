@@ -7,7 +7,7 @@ use crate::driver::CreateOpts;
 use crate::error::DriverError;
 
 /// Three levels plus a read-write layer on top.
-pub fn parent_chain(fx: &DriverFixture) {
+pub(super) fn parent_chain(fx: &DriverFixture) {
     let d = fx.driver();
     let mut t1 = TestTar::new();
     t1.file("a", b"one")
@@ -62,7 +62,7 @@ pub fn parent_chain(fx: &DriverFixture) {
 }
 
 /// 128 stacked layers: the top one mounts and reads the bottom layer's file.
-pub fn stack_128(fx: &DriverFixture) {
+pub(super) fn stack_128(fx: &DriverFixture) {
     let mut parent = None;
     for i in 0..128 {
         let mut t = TestTar::new();
@@ -89,7 +89,7 @@ pub fn stack_128(fx: &DriverFixture) {
 }
 
 /// A layer with children is not removed; one in use is not removed.
-pub fn remove_refused(fx: &DriverFixture) {
+pub(super) fn remove_refused(fx: &DriverFixture) {
     let d = fx.driver();
     let mut t = TestTar::new();
     t.file("f", b"x");

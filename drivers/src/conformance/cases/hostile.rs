@@ -22,7 +22,7 @@ fn apply_fresh(fx: &DriverFixture, name: &str, tar: &[u8]) -> DriverError {
 }
 
 /// `../x` and `a/../../x`.
-pub fn hostile_path_escape(fx: &DriverFixture) {
+pub(super) fn hostile_path_escape(fx: &DriverFixture) {
     for (i, name) in [
         format!("../{MARKER}"),
         format!("a/../../{MARKER}"),
@@ -43,7 +43,7 @@ pub fn hostile_path_escape(fx: &DriverFixture) {
 }
 
 /// Symlinks whose relative target climbs out of the root.
-pub fn hostile_symlink_escape(fx: &DriverFixture) {
+pub(super) fn hostile_symlink_escape(fx: &DriverFixture) {
     for (i, (name, target)) in [
         ("evil", "../../.."),
         ("a/evil", "../../canary"),
@@ -69,7 +69,7 @@ pub fn hostile_symlink_escape(fx: &DriverFixture) {
 
 /// An entry written through a symlink (`link -> <outside dir>`, then `link/FILE`), also when the
 /// symlink stays inside the root.
-pub fn hostile_through_symlink(fx: &DriverFixture) {
+pub(super) fn hostile_through_symlink(fx: &DriverFixture) {
     let outside = fx.canary().to_string_lossy().into_owned();
     let cases = [
         ("/etc", format!("link/{MARKER}")),
@@ -115,7 +115,7 @@ pub fn hostile_through_symlink(fx: &DriverFixture) {
 }
 
 /// Hard links out of the root, to missing files, or through a symlink.
-pub fn hostile_hardlink(fx: &DriverFixture) {
+pub(super) fn hostile_hardlink(fx: &DriverFixture) {
     let outside = fx.canary().to_string_lossy().into_owned();
     let mut t = TestTar::new();
     t.hardlink(MARKER, "../../etc/passwd");
@@ -149,7 +149,7 @@ pub fn hostile_hardlink(fx: &DriverFixture) {
 }
 
 /// Truncated or corrupt streams are errors, never a silent early end.
-pub fn truncated_tar(fx: &DriverFixture) {
+pub(super) fn truncated_tar(fx: &DriverFixture) {
     let big: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
     let mut t = TestTar::new();
     t.file("big", &big).file("small", b"tail");

@@ -7,7 +7,7 @@ use crate::driver::CreateOpts;
 use crate::error::DriverError;
 
 /// create, exists, get, write, put, remove, !exists.
-pub fn lifecycle(fx: &DriverFixture) {
+pub(super) fn lifecycle(fx: &DriverFixture) {
     let d = fx.driver();
     let id = fx.id("life");
     assert!(!d.exists(&id), "a layer exists before it is created");
@@ -69,7 +69,7 @@ pub fn lifecycle(fx: &DriverFixture) {
 }
 
 /// `layers()` lists every layer created and forgets removed ones.
-pub fn layers_listed(fx: &DriverFixture) {
+pub(super) fn layers_listed(fx: &DriverFixture) {
     let d = fx.driver();
     let a = fx.id("list-a");
     let b = fx.id("list-b");
@@ -94,7 +94,7 @@ pub fn layers_listed(fx: &DriverFixture) {
 }
 
 /// Usage grows with what a layer holds.
-pub fn usage_grows(fx: &DriverFixture) {
+pub(super) fn usage_grows(fx: &DriverFixture) {
     let d = fx.driver();
     let id = fx.id("usage");
     d.create(&id, None).expect("create");
@@ -118,7 +118,7 @@ pub fn usage_grows(fx: &DriverFixture) {
 }
 
 /// `metadata` answers for existing layers with paths that exist; unknown layers are NotFound.
-pub fn metadata_reported(fx: &DriverFixture) {
+pub(super) fn metadata_reported(fx: &DriverFixture) {
     let d = fx.driver();
     let mut tar = TestTar::new();
     tar.file("f", b"1");

@@ -21,7 +21,7 @@ fn base(fx: &DriverFixture) -> crate::LayerId {
 }
 
 /// Hard links share one inode after apply, and after diff + apply.
-pub fn hard_links(fx: &DriverFixture) {
+pub(super) fn hard_links(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.dir("hl")
@@ -41,7 +41,7 @@ pub fn hard_links(fx: &DriverFixture) {
 }
 
 /// Relative, absolute and dangling symlinks keep their targets.
-pub fn symlinks(fx: &DriverFixture) {
+pub(super) fn symlinks(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.dir("s")
@@ -72,7 +72,7 @@ pub fn symlinks(fx: &DriverFixture) {
 
 /// `user.*` xattrs on files and dirs, `security.capability`; overlay's own xattrs in a tar are
 /// not honoured.
-pub fn xattrs(fx: &DriverFixture) {
+pub(super) fn xattrs(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.entry(
@@ -127,7 +127,7 @@ pub fn xattrs(fx: &DriverFixture) {
 }
 
 /// Mode bits including setuid, setgid and sticky.
-pub fn mode_bits(fx: &DriverFixture) {
+pub(super) fn mode_bits(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.entry("suid", Kind::File(b"s"), &EntryOpts::default().mode(0o4755))
@@ -168,7 +168,7 @@ pub fn mode_bits(fx: &DriverFixture) {
 }
 
 /// Owners other than root, on files, directories and symlinks.
-pub fn ownership(fx: &DriverFixture) {
+pub(super) fn ownership(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.entry(
@@ -231,7 +231,7 @@ fn keeps_nanoseconds(fx: &DriverFixture, parent: &crate::LayerId) -> bool {
 /// Modification times preserved: to the nanosecond where the backing filesystem keeps them (ext4,
 /// xfs, btrfs, tmpfs), to the second everywhere (what Docker's own layer tars carry); directories'
 /// too, set after their children.
-pub fn mtime_preserved(fx: &DriverFixture) {
+pub(super) fn mtime_preserved(fx: &DriverFixture) {
     let b = base(fx);
     let ns = keeps_nanoseconds(fx, &b);
     eprintln!(

@@ -1,4 +1,12 @@
 //! The cases of the conformance suite, one function each, taking a fresh fixture.
+//!
+//! The one list of cases is `__conformance_case_list!` (in `conformance/mod.rs`): it makes the
+//! public functions here and the per-driver `#[test]`s. A case written in a file below and not
+//! listed there is an unused private function, which `deny(dead_code)` turns into a compile
+//! error, so no case can be forgotten.
+#![deny(dead_code)]
+
+use super::DriverFixture;
 
 mod chains;
 mod hostile;
@@ -9,16 +17,27 @@ mod restart;
 mod roundtrip;
 mod whiteouts;
 
-pub use chains::{parent_chain, remove_refused, stack_128};
-pub use hostile::{
-    hostile_hardlink, hostile_path_escape, hostile_symlink_escape, hostile_through_symlink,
-    truncated_tar,
-};
-pub use lifecycle::{layers_listed, lifecycle, metadata_reported, usage_grows};
-pub use metadata::{hard_links, mode_bits, mtime_preserved, ownership, symlinks, xattrs};
-pub use refcount::{concurrent_users, refcounting};
-pub use restart::reconcile_after_restart;
-pub use roundtrip::diff_apply_roundtrip;
-pub use whiteouts::{
-    deleted_dir, deleted_file, dir_replaced_by_file, file_replaced_by_dir, opaque_dir,
-};
+/// Every case function of the files above, by name.
+mod by_file {
+    pub(super) use super::chains::*;
+    pub(super) use super::hostile::*;
+    pub(super) use super::lifecycle::*;
+    pub(super) use super::metadata::*;
+    pub(super) use super::refcount::*;
+    pub(super) use super::restart::*;
+    pub(super) use super::roundtrip::*;
+    pub(super) use super::whiteouts::*;
+}
+
+/// One public function per listed case.
+macro_rules! export_cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            pub fn $case(fixture: &DriverFixture) {
+                by_file::$case(fixture)
+            }
+        )*
+    };
+}
+
+crate::__conformance_case_list!([export_cases]);

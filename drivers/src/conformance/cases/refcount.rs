@@ -17,7 +17,7 @@ fn chain(fx: &DriverFixture) -> crate::LayerId {
 }
 
 /// Two gets, one put: still readable. Second put: nothing left mounted.
-pub fn refcounting(fx: &DriverFixture) {
+pub(super) fn refcounting(fx: &DriverFixture) {
     let d = fx.driver();
     let id = chain(fx);
     let p1 = d.get(&id).expect("first get");
@@ -46,7 +46,7 @@ pub fn refcounting(fx: &DriverFixture) {
 }
 
 /// Several threads using one layer at once each see the whole tree; nothing stays mounted.
-pub fn concurrent_users(fx: &DriverFixture) {
+pub(super) fn concurrent_users(fx: &DriverFixture) {
     let id = chain(fx);
     std::thread::scope(|s| {
         for _ in 0..4 {

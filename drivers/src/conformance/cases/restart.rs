@@ -12,7 +12,7 @@ use crate::mountinfo;
 
 /// Layers, parents and content survive reopening; `reconcile_mounts` adopts the layers still in
 /// use (one use each) and unmounts the rest.
-pub fn reconcile_after_restart(fx: &DriverFixture) {
+pub(super) fn reconcile_after_restart(fx: &DriverFixture) {
     let d = fx.driver();
     let mut t = TestTar::new();
     t.file("bottom", b"base");

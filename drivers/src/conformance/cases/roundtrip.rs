@@ -14,7 +14,7 @@ use crate::fsutil::xattr;
 
 /// Everything a container may do to its tree, then diff the rw layer and apply the diff into a
 /// fresh layer on the same parent: both merged trees must be the same.
-pub fn diff_apply_roundtrip(fx: &DriverFixture) {
+pub(super) fn diff_apply_roundtrip(fx: &DriverFixture) {
     let d = fx.driver();
     let mut t = TestTar::new();
     t.dir("etc")

@@ -30,7 +30,7 @@ fn base(fx: &DriverFixture) -> crate::LayerId {
 }
 
 /// `.wh.NAME` removes a file from the child's view only.
-pub fn deleted_file(fx: &DriverFixture) {
+pub(super) fn deleted_file(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.whiteout("etc/gone");
@@ -49,7 +49,7 @@ pub fn deleted_file(fx: &DriverFixture) {
 }
 
 /// `.wh.DIR` removes a whole directory.
-pub fn deleted_dir(fx: &DriverFixture) {
+pub(super) fn deleted_dir(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.whiteout("var/cache");
@@ -73,7 +73,7 @@ pub fn deleted_dir(fx: &DriverFixture) {
 
 /// `.wh..wh..opq` hides everything the parent had in that directory, whether the marker comes
 /// before or after the directory's new entries.
-pub fn opaque_dir(fx: &DriverFixture) {
+pub(super) fn opaque_dir(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.dir("opq").opaque("opq").file("opq/new", b"new");
@@ -109,7 +109,7 @@ pub fn opaque_dir(fx: &DriverFixture) {
 }
 
 /// A file of the parent replaced by a directory in the child.
-pub fn file_replaced_by_dir(fx: &DriverFixture) {
+pub(super) fn file_replaced_by_dir(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.dir("x").file("x/inner", b"inner");
@@ -127,7 +127,7 @@ pub fn file_replaced_by_dir(fx: &DriverFixture) {
 }
 
 /// A directory of the parent replaced by a file in the child.
-pub fn dir_replaced_by_file(fx: &DriverFixture) {
+pub(super) fn dir_replaced_by_file(fx: &DriverFixture) {
     let b = base(fx);
     let mut t = TestTar::new();
     t.file("y", b"now a file");
