@@ -33,11 +33,12 @@ pub use stats::Summary;
 
 use args::Plan;
 use interrupt::Interrupt;
-use measure::{available_bytes, estimate_disk, measure_cell, CellSpec};
+use measure::{estimate_disk, measure_cell, CellSpec};
 use payload::Payload;
 use progress::Progress;
 use report::{CellResult, Config, DriverInfo, Report, SkippedCell, SkippedDriverInfo, Tool};
 use scratch::IdGen;
+use settle::available_bytes;
 use targets::{open_drivers, OpenedDriver};
 use units::human_bytes;
 

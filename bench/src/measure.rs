@@ -237,13 +237,6 @@ pub fn estimate_disk(
     }
 }
 
-/// Bytes available to this process on the filesystem holding `path`.
-pub fn available_bytes(path: &Path) -> Result<u64, BenchError> {
-    let st = nix::sys::statvfs::statvfs(path)
-        .map_err(|e| BenchError::io(format!("statvfs of {}", path.display()), e.into()))?;
-    Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

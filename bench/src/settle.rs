@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::error::BenchError;
+
 /// How long to wait for btrfs to finish deleting the last run's subvolumes.
 const BTRFS_SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -26,7 +28,7 @@ pub fn after_run(driver: &str, home: &Path, image_bytes: u64) {
         return;
     }
     let wanted = image_bytes.saturating_mul(2).saturating_add(SPARE_BYTES);
-    match crate::measure::available_bytes(home) {
+    match available_bytes(home) {
         Ok(available) if available >= wanted => return,
         Ok(_) => {}
         Err(error) => {
@@ -75,4 +77,11 @@ pub fn after_run(driver: &str, home: &Path, image_bytes: u64) {
             }
         }
     }
+}
+
+/// Bytes available to this process on the filesystem holding `path`.
+pub fn available_bytes(path: &Path) -> Result<u64, BenchError> {
+    let st = nix::sys::statvfs::statvfs(path)
+        .map_err(|e| BenchError::io(format!("statvfs of {}", path.display()), e.into()))?;
+    Ok(st.blocks_available() as u64 * st.fragment_size() as u64)
 }

@@ -171,7 +171,10 @@ mod tests {
         };
         let f = run(&sh, &["-c", "sleep 5"], opts).unwrap_err();
         assert!(f.stderr.contains("is the daemon wedged?"), "{}", f.stderr);
-        assert_eq!(run(&sh, &["-c", "echo $STRATA_CLI_TEST"], opts).unwrap(), "1\n");
+        assert_eq!(
+            run(&sh, &["-c", "echo $STRATA_CLI_TEST"], opts).unwrap(),
+            "1\n"
+        );
     }
 
     #[test]

@@ -94,3 +94,21 @@ pub trait GraphDriver: Send + Sync {
     /// shutdown without running containers).
     fn cleanup(&self) -> Result<(), DriverError>;
 }
+
+/// Where a driver keeps its data and how it is tuned.
+#[derive(Clone, Debug)]
+pub struct DriverOptions {
+    /// The driver's own directory, `<data-root>/<driver name>`.
+    pub home: PathBuf,
+    /// `--storage-opt KEY=VALUE` pairs meant for the driver (e.g. `zfs.fsname`, `dm.thinpooldev`).
+    pub storage_opt: BTreeMap<String, String>,
+}
+
+impl DriverOptions {
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        DriverOptions {
+            home: home.into(),
+            storage_opt: BTreeMap::new(),
+        }
+    }
+}

@@ -1,29 +1,14 @@
 //! Opening a driver by name, and choosing the default one.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+pub use crate::driver::DriverOptions;
 use crate::driver::GraphDriver;
 use crate::error::DriverError;
 
 /// Every driver name Strata knows, in the order `docker info` and `strata bench` list them.
 pub const DRIVER_NAMES: &[&str] = &["vfs", "overlay2", "btrfs", "zfs", "devicemapper"];
-
-/// Where a driver keeps its data and how it is tuned.
-#[derive(Clone, Debug)]
-pub struct DriverOptions {
-    /// The driver's own directory, `<data-root>/<driver name>`.
-    pub home: PathBuf,
-    /// `--storage-opt KEY=VALUE` pairs meant for the driver (e.g. `zfs.fsname`, `dm.thinpooldev`).
-    pub storage_opt: BTreeMap<String, String>,
-}
-
-impl DriverOptions {
-    pub fn new(home: impl Into<PathBuf>) -> Self {
-        DriverOptions { home: home.into(), storage_opt: BTreeMap::new() }
-    }
-}
 
 /// Open the named driver, creating its home directory if needed.
 pub fn open_driver(name: &str, opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {
@@ -36,7 +21,11 @@ pub fn open_driver(name: &str, opts: &DriverOptions) -> Result<Arc<dyn GraphDriv
         "zfs" => crate::zfs::open(opts),
         "devicemapper" => crate::devicemapper::open(opts),
         other if DRIVER_NAMES.contains(&other) => Err(DriverError::Unsupported {
-            driver: DRIVER_NAMES.iter().find(|n| **n == other).copied().unwrap_or("unknown"),
+            driver: DRIVER_NAMES
+                .iter()
+                .find(|n| **n == other)
+                .copied()
+                .unwrap_or("unknown"),
             reason: "not built into this version of strata yet".into(),
         }),
         other => Err(DriverError::UnknownDriver(other.to_string())),

@@ -316,7 +316,11 @@ mod zfs_specific {
                 && msg.contains("zfs.allow_no_xattr=true"),
             "{msg}"
         );
-        assert_eq!(case.zfs_contents(), Vec::<String>::new(), "probe left behind");
+        assert_eq!(
+            case.zfs_contents(),
+            Vec::<String>::new(),
+            "probe left behind"
+        );
 
         opts.storage_opt
             .insert("zfs.allow_no_xattr".to_string(), "true".to_string());
@@ -331,7 +335,11 @@ mod zfs_specific {
             xattrs.starts_with("false") && xattrs.contains("file capabilities"),
             "{status:?}"
         );
-        assert_eq!(case.zfs_contents(), Vec::<String>::new(), "probe left behind");
+        assert_eq!(
+            case.zfs_contents(),
+            Vec::<String>::new(),
+            "probe left behind"
+        );
         drop(driver);
         std::fs::remove_dir_all(&home).expect("remove the other home");
     }

@@ -1,12 +1,22 @@
-//! The exit file a shim leaves behind (`exit.json`), also the payload of the exit frame.
+//! How a container ended (`ExitInfo`), and the exit file a shim leaves behind (`exit.json`),
+//! also the payload of the exit frame.
 
 use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::shim_client::ExitInfo;
 use crate::runtime::state_files;
+
+/// How a container ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// Exit status, or 128 + signal number when killed by a signal.
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    /// RFC 3339 with nanoseconds.
+    pub finished_at: String,
+}
 
 /// On-disk (and on-wire) form of [`ExitInfo`].
 #[derive(Serialize, Deserialize)]

@@ -14,7 +14,8 @@ use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use crate::model::StdStream;
-use crate::runtime::shim::ShimArgs;
+pub use crate::runtime::exit_file::ExitInfo;
+use crate::runtime::shim::args::ShimArgs;
 use crate::runtime::shim_protocol::{
     self, encode, encode_resize, FrameKind, Hello, HEADER_LEN, MAX_PAYLOAD,
 };
@@ -54,16 +55,6 @@ pub struct ShimHandle {
     pub shim_pid: i32,
     /// The container's init process, as the runtime created it.
     pub container_pid: i32,
-}
-
-/// How a container ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExitInfo {
-    /// Exit status, or 128 + signal number when killed by a signal.
-    pub exit_code: i64,
-    pub oom_killed: bool,
-    /// RFC 3339 with nanoseconds.
-    pub finished_at: String,
 }
 
 /// What a shim connection delivers, in order.

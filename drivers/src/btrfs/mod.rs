@@ -26,9 +26,9 @@ use tracing::info;
 
 pub use graph_driver::BtrfsDriver;
 
+use crate::driver::DriverOptions;
 use crate::driver::GraphDriver;
 use crate::error::DriverError;
-use crate::registry::DriverOptions;
 
 /// Whether the btrfs driver can keep layers under `path` (it is on btrfs).
 pub fn supported_on(path: &Path) -> bool {

@@ -146,7 +146,11 @@ impl DriverFixture {
             let before = left.len();
             left.retain(|id| self.driver.remove(id).is_err());
             if left.len() == before {
-                return eprintln!("fixture: {} layers of {} cannot be removed: {left:?}", left.len(), self.name);
+                return eprintln!(
+                    "fixture: {} layers of {} cannot be removed: {left:?}",
+                    left.len(),
+                    self.name
+                );
             }
         }
     }

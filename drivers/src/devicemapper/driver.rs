@@ -21,13 +21,13 @@ use super::records::{DeviceRecord, DeviceState, Owner, Records};
 use super::status;
 use super::sysfs;
 use crate::archive::{apply_tar, own_usage, write_naive_diff, WhiteoutMode};
-use crate::held::{with_layer_and_parent, HeldLayer};
+use crate::driver::DriverOptions;
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
+use crate::held::{with_layer_and_parent, HeldLayer};
 use crate::layer_id::LayerId;
 use crate::mountinfo;
 use crate::refcount::RefCounts;
-use crate::registry::DriverOptions;
 
 /// Thin device ids are 24 bits.
 const MAX_DEVICE_ID: u32 = 0x00ff_ffff;
@@ -592,7 +592,9 @@ impl GraphDriver for DevMapperDriver {
     }
 
     fn diff(&self, id: &LayerId, out: &mut dyn Write) -> Result<u64, DriverError> {
-        with_layer_and_parent(self, id, |parent, layer| write_naive_diff(parent, layer, out))
+        with_layer_and_parent(self, id, |parent, layer| {
+            write_naive_diff(parent, layer, out)
+        })
     }
 
     fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {

@@ -20,9 +20,9 @@ use std::sync::Arc;
 pub use driver::DevMapperDriver;
 pub use options::{DmOptions, Filesystem, PoolSource};
 
+use crate::driver::DriverOptions;
 use crate::driver::GraphDriver;
 use crate::error::DriverError;
-use crate::registry::DriverOptions;
 
 /// Open the devicemapper driver in `opts.home` with `opts.storage_opt` (`dm.*`).
 pub fn open(opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {

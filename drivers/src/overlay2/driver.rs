@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 use super::layout::{random_short_name, read_small, LayerPaths, LINK_DIR};
 use super::mount::{mount_overlay_in, unmount};
 use crate::archive::{apply_tar, write_overlay_diff, WhiteoutMode};
+use crate::driver::DriverOptions;
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::fsutil::atomic;
@@ -20,7 +21,6 @@ use crate::fsutil::{statfs, usage};
 use crate::layer_id::LayerId;
 use crate::mountinfo;
 use crate::refcount::RefCounts;
-use crate::registry::DriverOptions;
 
 /// Layers stacked with overlayfs, in moby's directory layout.
 pub struct Overlay2Driver {

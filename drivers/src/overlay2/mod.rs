@@ -13,9 +13,9 @@ mod probe;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::driver::DriverOptions;
 use crate::driver::GraphDriver;
 use crate::error::DriverError;
-use crate::registry::DriverOptions;
 
 pub use driver::Overlay2Driver;
 

@@ -11,13 +11,13 @@ use tracing::{debug, warn};
 
 use super::records::Records;
 use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
+use crate::driver::DriverOptions;
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::fsutil::remove::{clean_leftovers, finish_removal, rename_for_removal, TMP_PREFIX};
 use crate::fsutil::{atomic, statfs, tree, usage};
 use crate::layer_id::LayerId;
 use crate::refcount::RefCounts;
-use crate::registry::DriverOptions;
 
 /// Layers as full directory trees in `home/dir/<id>`.
 pub struct VfsDriver {

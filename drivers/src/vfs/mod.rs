@@ -8,9 +8,9 @@ mod records;
 
 use std::sync::Arc;
 
+use crate::driver::DriverOptions;
 use crate::driver::GraphDriver;
 use crate::error::DriverError;
-use crate::registry::DriverOptions;
 
 pub use driver::VfsDriver;
 

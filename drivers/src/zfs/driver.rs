@@ -20,12 +20,12 @@ use super::options::{parse_layer_size, ZfsOptions};
 use super::status;
 use super::xattr_probe::{self, XattrSupport};
 use crate::archive::{apply_tar, own_usage, write_naive_diff, WhiteoutMode};
-use crate::held::{with_layer_and_parent, HeldLayer};
+use crate::driver::DriverOptions;
 use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
+use crate::held::{with_layer_and_parent, HeldLayer};
 use crate::layer_id::LayerId;
 use crate::refcount::RefCounts;
-use crate::registry::DriverOptions;
 
 /// The zfs driver. Every change of ZFS state and of the mount counts happens under one lock, so
 /// `remove` cannot race a `get` of the same layer.
@@ -164,7 +164,6 @@ impl ZfsDriver {
             Err(f) => Err(f.into()),
         }
     }
-
 
     /// Unmount every layer dataset that carries a mountpoint (ours, from this process or an
     /// earlier one), except those in `keep`, which are counted as in use once each.
@@ -379,7 +378,9 @@ impl GraphDriver for ZfsDriver {
     }
 
     fn diff(&self, id: &LayerId, out: &mut dyn Write) -> Result<u64, DriverError> {
-        with_layer_and_parent(self, id, |parent, layer| write_naive_diff(parent, layer, out))
+        with_layer_and_parent(self, id, |parent, layer| {
+            write_naive_diff(parent, layer, out)
+        })
     }
 
     fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {

@@ -19,9 +19,9 @@ use std::sync::Arc;
 pub use driver::ZfsDriver;
 pub use options::{ALLOW_NO_XATTR_KEY, FSNAME_KEY, SIZE_KEY};
 
+use crate::driver::DriverOptions;
 use crate::driver::GraphDriver;
 use crate::error::DriverError;
-use crate::registry::DriverOptions;
 
 /// Open the zfs driver in `opts.home` on the dataset `opts.storage_opt["zfs.fsname"]`.
 pub fn open(opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::units::parse_user_size;
 use crate::error::DriverError;
+use crate::units::parse_user_size;
 
 /// The driver-wide option naming the parent dataset every layer is created under.
 pub const FSNAME_KEY: &str = "zfs.fsname";
@@ -156,15 +156,24 @@ mod tests {
 
     #[test]
     fn allow_no_xattr_is_a_boolean() {
-        let o = ZfsOptions::parse(&opts(&[("zfs.fsname", "tank/s"), ("zfs.allow_no_xattr", "true")]))
-            .unwrap();
+        let o = ZfsOptions::parse(&opts(&[
+            ("zfs.fsname", "tank/s"),
+            ("zfs.allow_no_xattr", "true"),
+        ]))
+        .unwrap();
         assert!(o.allow_no_xattr);
-        let o = ZfsOptions::parse(&opts(&[("zfs.fsname", "tank/s"), ("zfs.allow_no_xattr", "false")]))
-            .unwrap();
+        let o = ZfsOptions::parse(&opts(&[
+            ("zfs.fsname", "tank/s"),
+            ("zfs.allow_no_xattr", "false"),
+        ]))
+        .unwrap();
         assert!(!o.allow_no_xattr);
-        let err = ZfsOptions::parse(&opts(&[("zfs.fsname", "tank/s"), ("zfs.allow_no_xattr", "maybe")]))
-            .unwrap_err()
-            .to_string();
+        let err = ZfsOptions::parse(&opts(&[
+            ("zfs.fsname", "tank/s"),
+            ("zfs.allow_no_xattr", "maybe"),
+        ]))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("zfs.allow_no_xattr"), "{err}");
     }
 

@@ -4,8 +4,8 @@ use tracing::warn;
 
 use super::cli::Zfs;
 use super::options::ZfsOptions;
-use crate::units::parse_tool_size;
 use super::xattr_probe::XattrSupport;
+use crate::units::parse_tool_size;
 
 /// What a value reads as when ZFS could not be asked.
 const UNKNOWN: &str = "unknown";

@@ -45,11 +45,13 @@ pub fn probe(zfs: &Zfs, fsname: &str, home: &Path) -> Result<XattrSupport, Drive
     let dataset = format!("{fsname}/{PROBE_DATASET}");
     let mount_path = home.join(PROBE_DATASET);
     remove_probe(zfs, &dataset, &mount_path)?;
-    let target = mount_path.to_str().ok_or_else(|| DriverError::InvalidOption {
-        key: "home".into(),
-        value: home.display().to_string(),
-        reason: "a ZFS mountpoint must be valid UTF-8".into(),
-    })?;
+    let target = mount_path
+        .to_str()
+        .ok_or_else(|| DriverError::InvalidOption {
+            key: "home".into(),
+            value: home.display().to_string(),
+            reason: "a ZFS mountpoint must be valid UTF-8".into(),
+        })?;
     let mountpoint = format!("mountpoint={target}");
     zfs.run(&["create", "-o", &mountpoint, &dataset])?;
     let outcome = try_xattr(zfs, &dataset, &mount_path);

@@ -12,7 +12,7 @@
 //!    container, until the container exits; then drains the output, writes `exit.json`
 //!    atomically, sends the exit to its clients, removes its socket and pid file, exits 0.
 
-mod args;
+pub(crate) mod args;
 mod clients;
 pub(crate) mod console;
 mod create;
@@ -32,8 +32,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 pub(crate) use self::args::ShimArgs;
 use self::diag::diag;
-use crate::runtime::exit_file;
-use crate::runtime::shim_client::ExitInfo;
+use crate::runtime::exit_file::{self, ExitInfo};
 use crate::runtime::shim_protocol::FrameKind;
 use crate::runtime::state_files::{self, SocketPath};
 
