@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything Strata needs to build, run and be tested on Debian (idempotent).
-# Usage (as root): bash deploy/install-deps.sh
+# Install what Strata needs to build and run on Debian, and with --tests what its tests need
+# (idempotent).
+# Usage (as root): bash deploy/install-deps.sh [--tests]   (--tests: also what only the tests need)
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -8,17 +9,25 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# Runtime: an OCI runtime, tini for --init, busybox-static for test images.
-# Storage: btrfs-progs and zfs-fuse for the btrfs and zfs drivers.
-# Tests: sqlite3 (metadata checks), jq, curl, util-linux (script for ptys), iproute2,
-# docker-registry and skopeo (registry pull/push tests), nftables (serve --ip-masq and its test).
+for_tests=0
+[ "${1:-}" = --tests ] && for_tests=1
+
+# Build: a C toolchain (SQLite and zstd are compiled in). Run: an OCI runtime, tini for --init,
+# iproute2/nftables (bridges, --ip-masq), curl (run.sh's health check), procps/util-linux.
 packages=(
-  runc tini busybox-static
-  btrfs-progs zfs-fuse attr
-  sqlite3 jq curl util-linux tmux iproute2 procps psmisc prometheus docker-registry skopeo
-  nftables
   build-essential pkg-config
+  runc tini iproute2 nftables curl procps util-linux
 )
+# Tests only: busybox-static (test images), btrfs-progs, zfs-fuse and attr (the btrfs and zfs
+# drivers' stores; an operator using those drivers installs them too), sqlite3 (metadata
+# checks), jq, tmux and psmisc, prometheus (promtool), docker-registry and skopeo (registry
+# pull/push tests).
+if [ "$for_tests" -eq 1 ]; then
+  packages+=(
+    busybox-static btrfs-progs zfs-fuse attr
+    sqlite3 jq tmux psmisc prometheus docker-registry skopeo
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -65,7 +74,10 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # The devicemapper tests run in a guest kernel (this host's has no device-mapper): qemu, Debian's
-# kernel unpacked in a private directory, virtme-ng in a venv (tests/vm/install.sh).
-bash "$(dirname "${BASH_SOURCE[0]}")/../tests/vm/install.sh"
+# kernel unpacked in a private directory, virtme-ng in a venv (tests/vm/install.sh). Only the
+# tests need them: deploy/test.sh asks for them with --tests, deploy/run.sh does not.
+if [ "$for_tests" -eq 1 ]; then
+  bash "$(dirname "${BASH_SOURCE[0]}")/../tests/vm/install.sh"
+fi
 
 echo "install-deps.sh: all dependencies present"

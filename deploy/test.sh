@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 top="$(cd "$here/.." && pwd)"
 
-bash "$here/install-deps.sh"
+bash "$here/install-deps.sh" --tests
 for c in "$HOME/.cargo/bin" /root/.cargo/bin /usr/local/cargo/bin; do
   [ -d "$c" ] && PATH="$c:$PATH"
 done
