@@ -3,6 +3,7 @@
 //!
 //! Callers (the `api` crate) talk to [`Engine`] only, in the domain types of [`model`].
 
+mod build;
 pub mod cgroups;
 pub mod config;
 pub mod containers;
