@@ -180,6 +180,28 @@ pub(crate) fn parse(text: &str) -> Result<Dockerfile, DockerfileError> {
     })
 }
 
+/// Read `--change` lines (`docker commit`/`import`): instructions without a FROM, numbered
+/// from 1 as the user wrote them.
+pub(crate) fn parse_changes(text: &str) -> Result<Vec<Step>, DockerfileError> {
+    const PREFIX: &str = "FROM scratch\n";
+    let renumber = |line: usize| line.saturating_sub(1).max(1);
+    let mut file = parse(&format!("{PREFIX}{text}")).map_err(|e| DockerfileError {
+        line: renumber(e.line),
+        message: e.message,
+    })?;
+    if file.stages.len() != 1 {
+        return Err(DockerfileError {
+            line: renumber(file.stages.get(1).map_or(1, |s| s.line)),
+            message: "FROM is not a valid change command".into(),
+        });
+    }
+    let mut steps = file.stages.remove(0).steps;
+    for step in &mut steps {
+        step.line = renumber(step.line);
+    }
+    Ok(steps)
+}
+
 /// The crate's message without its own "at line L column C" (the line is ours to say).
 fn crate_message(message: &str) -> String {
     match message.rfind(" at line ") {
