@@ -30,24 +30,7 @@ fn daemon(work: &std::path::Path) -> Result<StrataDaemon> {
 
 /// `POST path` (without a body) on the daemon's socket: the status code and the body.
 fn api_post(d: &StrataDaemon, path: &str) -> Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut stream = std::os::unix::net::UnixStream::connect(d.socket())
-        .with_context(|| format!("connecting to {}", d.socket().display()))?;
-    stream.set_read_timeout(Some(WAIT))?;
-    write!(
-        stream,
-        "POST {path} HTTP/1.0\r\nHost: docker\r\nContent-Length: 0\r\n\r\n"
-    )?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("no status line in {text:?}"))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    Ok((status, body.to_string()))
+    d.api("POST", path, None)
 }
 
 /// Whether process `parent` has a child whose command line is `cmdline` (NUL-separated).

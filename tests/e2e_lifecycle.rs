@@ -7,8 +7,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use std::process::Command;
-
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use strata_test_support::daemon::StrataDaemon;
@@ -537,21 +535,8 @@ fn restart_on_failure_counts_restarts() -> Result<()> {
 
 /// One raw API call on the daemon's socket: the status code and the body.
 fn api(d: &StrataDaemon, method: &str, path: &str) -> Result<(u16, String)> {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket"])
-        .arg(d.socket())
-        .args(["-X", method, "-H", "Content-Type: application/json"])
-        .args(if method == "POST" && path.ends_with("/exec") {
-            vec!["-d", r#"{"Cmd":["true"]}"#]
-        } else {
-            vec![]
-        })
-        .arg(format!("http://localhost/v1.47{path}"))
-        .output()
-        .context("running curl (is curl installed?)")?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').context("curl printed no status")?;
-    Ok((code.trim().parse()?, body.to_string()))
+    let body = (method == "POST" && path.ends_with("/exec")).then_some(r#"{"Cmd":["true"]}"#);
+    d.api(method, &format!("/v1.47{path}"), body)
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The engine's errors. Each carries enough context to be shown to a user as is; `kind()` tells
 //! the HTTP layer which status code Docker would answer with.
 
+use strata_drivers::error::ArchiveError;
 use strata_drivers::DriverError;
 
 /// What sort of failure, for mapping onto Docker's status codes (404, 409, 400, 500).
@@ -31,6 +32,9 @@ pub enum EngineError {
     Conflict(String),
     #[error("{0}")]
     InvalidArgument(String),
+    /// A create request refused by `containers::validate`.
+    #[error(transparent)]
+    Invalid(#[from] crate::containers::validate::ValidationError),
     #[error("invalid reference format: {reference:?}: {reason}")]
     InvalidReference { reference: String, reason: String },
     #[error("invalid image archive: {0}")]
@@ -57,6 +61,13 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
+    /// The disk (or a quota) filled up: a server condition whatever the request was.
+    #[error("the disk is full: {context}: {source}")]
+    DiskFull {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("internal error: {0}")]
     Internal(String),
     /// A registry operation (pull, push, login) failed.
@@ -65,7 +76,11 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// An I/O failure while doing `context`; [`EngineError::DiskFull`] when the disk is full.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        if is_disk_full(&source) {
+            return EngineError::DiskFull { context: context.into(), source };
+        }
         EngineError::Io { context: context.into(), source }
     }
 
@@ -83,9 +98,15 @@ impl EngineError {
             EngineError::Conflict(_) | EngineError::NotRunning { .. } => ErrorKind::Conflict,
             EngineError::NotModified { .. } => ErrorKind::NotModified,
             EngineError::InvalidArgument(_)
+            | EngineError::Invalid(_)
             | EngineError::InvalidReference { .. }
             | EngineError::InvalidArchive(_)
             | EngineError::DigestMismatch { .. } => ErrorKind::InvalidArgument,
+            EngineError::Driver(DriverError::Archive(ArchiveError::Write { source, .. }))
+                if is_disk_full(source) =>
+            {
+                ErrorKind::Internal
+            }
             EngineError::Driver(DriverError::Archive(_)) => ErrorKind::InvalidArgument,
             EngineError::Driver(DriverError::NotFound(_)) => ErrorKind::NotFound,
             EngineError::Registry(e) => e.kind(),
@@ -93,9 +114,15 @@ impl EngineError {
             | EngineError::Metadata { .. }
             | EngineError::Runtime(_)
             | EngineError::Io { .. }
+            | EngineError::DiskFull { .. }
             | EngineError::Internal(_) => ErrorKind::Internal,
         }
     }
+}
+
+/// Whether `e` is ENOSPC or EDQUOT: the host's condition, never the request's fault.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -160,6 +160,33 @@ pub struct HostSpec {
     /// `--security-opt` values as given (`seccomp=unconfined`, ...).
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// `--shm-size` in bytes (0: the default 64 MiB).
+    #[serde(default)]
+    pub shm_size: i64,
+    /// `--oom-score-adj`, -1000 to 1000.
+    #[serde(default)]
+    pub oom_score_adj: i64,
+    /// `--ulimit` values.
+    #[serde(default)]
+    pub ulimits: Vec<Ulimit>,
+    /// `--log-driver` / `--log-opt`.
+    #[serde(default)]
+    pub log_config: LogConfig,
+}
+
+/// One `--ulimit NAME=SOFT[:HARD]` (Docker's `HostConfig.Ulimits`; -1 is unlimited).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// `HostConfig.LogConfig`: the log driver (empty: the default, json-file) and its options.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogConfig {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
 }
 
 /// What a container asks of its endpoint on one network (`--network-alias`, `--ip`).
@@ -189,6 +216,12 @@ pub struct Resources {
     /// 0 or negative: unlimited.
     pub pids_limit: i64,
     pub blkio_weight: u16,
+    /// `--cpu-quota` in microseconds per period (0: unset, -1: unlimited).
+    #[serde(default)]
+    pub cpu_quota: i64,
+    /// `--cpu-period` in microseconds (0: the kernel's default).
+    #[serde(default)]
+    pub cpu_period: i64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use crate::containers::init_layer::{self, IdentityFiles};
 use crate::containers::live::Container;
 use crate::containers::paths::{self, ContainerPaths};
 use crate::containers::record::{self, ContainerRecord};
-use crate::containers::{merge, mounts, names, resource_check, time, volume_mounts, Shared};
+use crate::containers::{merge, names, time, validate, volume_mounts, Shared};
 use crate::error::{EngineError, Result};
 use crate::images::ResolvedImage;
 use crate::model::{ContainerSpec, ContainerState, ContainerStatus, CreatedContainer};
@@ -41,18 +41,6 @@ fn take_name(shared: &Shared, requested: Option<String>, id: &str) -> Result<Str
     ))
 }
 
-fn check_host(spec: &ContainerSpec) -> Result<()> {
-    mounts::validate(&spec.host)?;
-    crate::containers::security_opts::parse(&spec.host.security_opt)?;
-    let policy = spec.host.restart_policy.name.as_str();
-    if spec.host.auto_remove && !matches!(policy, "" | "no") {
-        return Err(EngineError::InvalidArgument(
-            "can't create 'AutoRemove' container with restart policy".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Create a container from `spec` on the already resolved `image`.
 pub(crate) async fn create(
     shared: &Arc<Shared>,
@@ -60,13 +48,7 @@ pub(crate) async fn create(
     mut spec: ContainerSpec,
     image: ResolvedImage,
 ) -> Result<CreatedContainer> {
-    check_host(&spec)?;
-    crate::network::container_start::check_create(&shared.network, &spec.host)?;
-    let warnings = resource_check::adjust(
-        &mut spec.host.resources,
-        resource_check::CgroupSupport::detect(),
-        resource_check::host_cpus(),
-    )?;
+    let warnings = validate::create_request(shared, &mut spec, &validate::HostFacts::detect())?;
     let id = names::random_id();
     let mut config = merge::resolve_config(&id, &spec, &image.config)?;
     volume_mounts::add_requested_volumes(&mut config, &spec);

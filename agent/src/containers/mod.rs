@@ -41,7 +41,7 @@ mod status_text;
 mod stop;
 mod time;
 mod wait;
-mod resource_check;
+pub(crate) mod validate;
 mod security_opts;
 mod volume_mounts;
 

@@ -153,6 +153,7 @@ async fn launch_and_connect(
         }
         let mut mounts = volume_mounts::bundle_mounts(&volumes, &id, &rootfs, &host)?;
         mounts.extend(net.mounts);
+        let security = crate::containers::security_opts::parse(&host.security_opt)?;
         let spec = BundleSpec {
             id: id.clone(),
             rootfs,
@@ -176,7 +177,8 @@ async fn launch_and_connect(
             privileged: host.privileged,
             cap_add: host.cap_add.clone(),
             cap_drop: host.cap_drop.clone(),
-            seccomp: crate::containers::security_opts::parse(&host.security_opt)?.seccomp,
+            seccomp: security.seccomp,
+            no_new_privileges: security.no_new_privileges,
         };
         bundle::write_bundle(&bundle_dir, &spec)?;
         Ok(())

@@ -12,7 +12,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{EngineError, Result};
+use crate::error::{is_disk_full, EngineError, Result};
 
 /// How many aliases may be followed in a row before the archive is called a loop.
 const MAX_ALIAS_HOPS: usize = 16;
@@ -160,6 +160,9 @@ impl ExtractedArchive {
     fn make_dir(&mut self, name: &str) -> Result<()> {
         let path = self.root.join(name);
         fs::create_dir_all(&path).map_err(|e| {
+            if is_disk_full(&e) {
+                return EngineError::io(format!("creating {}", path.display()), e);
+            }
             EngineError::InvalidArchive(format!("directory entry {name:?} cannot be created: {e}"))
         })
     }
@@ -173,6 +176,9 @@ impl ExtractedArchive {
         let path = self.root.join(name);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| {
+                if is_disk_full(&e) {
+                    return EngineError::io(format!("creating {}", parent.display()), e);
+                }
                 EngineError::InvalidArchive(format!(
                     "entry {name:?}: its directory cannot be created: {e}"
                 ))
@@ -185,6 +191,9 @@ impl ExtractedArchive {
             .truncate(true)
             .open(&path)
             .map_err(|e| {
+                if is_disk_full(&e) {
+                    return EngineError::io(format!("creating {}", path.display()), e);
+                }
                 EngineError::InvalidArchive(format!("entry {name:?} cannot be written: {e}"))
             })?;
         io::copy(content, &mut file).map_err(|e| {

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use strata_drivers::error::ArchiveError;
 use strata_drivers::{DriverError, LayerId};
 
 use super::chain_id::chain_id;
@@ -187,9 +188,21 @@ impl LayerStore {
     }
 }
 
-/// Driver errors about the layer's content are the archive's fault: say which layer.
+/// Driver errors about the layer's content are the archive's fault: say which layer. A full
+/// disk while writing an entry is not: it is a 500 saying so.
 fn layer_error(label: &str, err: DriverError) -> EngineError {
     match err {
+        DriverError::Archive(ArchiveError::Write { path, dest, source })
+            if crate::error::is_disk_full(&source) =>
+        {
+            EngineError::io(
+                format!(
+                    "layer {label}: writing entry {path:?} to {}",
+                    dest.display()
+                ),
+                source,
+            )
+        }
         DriverError::Archive(archive) => {
             EngineError::InvalidArchive(format!("layer {label}: {archive}"))
         }

@@ -18,7 +18,7 @@ pub mod listing;
 mod masquerade;
 mod netlink;
 mod netns;
-mod ports;
+pub(crate) mod ports;
 mod proxy;
 mod repair;
 mod settings;

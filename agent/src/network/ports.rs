@@ -25,23 +25,31 @@ pub(crate) fn parse_port_key(key: &str) -> Result<(u16, String), NetworkError> {
             "invalid port {key:?}: protocol must be tcp or udp"
         )));
     }
-    let port: u16 =
-        port.parse().ok().filter(|p| *p != 0).ok_or_else(|| {
-            NetworkError::InvalidRequest(format!("invalid container port {key:?}"))
-        })?;
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| invalid_port(port))?;
     Ok((port, proto))
 }
 
-fn parse_host_port(text: &str, key: &str) -> Result<u16, NetworkError> {
+/// dockerd's refusal of a port number that is not one (`99999`, `http`).
+fn invalid_port(text: &str) -> NetworkError {
+    NetworkError::InvalidRequest(format!("invalid port specification: {text:?}"))
+}
+
+/// A host port (`8080`), a range (`8000-8010`) or empty (ephemeral: 0).
+fn parse_host_port(text: &str) -> Result<u16, NetworkError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(0);
     }
-    // A range (`8000-8010`) takes its first free port in Docker; here its first port.
-    let first = text.split_once('-').map(|(a, _)| a).unwrap_or(text);
-    first
-        .parse()
-        .map_err(|_| NetworkError::InvalidRequest(format!("invalid host port {text:?} for {key}")))
+    // A range takes its first free port in Docker; here its first port.
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    match (first.parse::<u16>(), last.parse::<u16>()) {
+        (Ok(first), Ok(last)) if first <= last => Ok(first),
+        _ => Err(invalid_port(text)),
+    }
 }
 
 /// Every port to publish for a container with these bindings and exposed ports.
@@ -73,7 +81,7 @@ pub(crate) fn requests(
                 proto: proto.clone(),
                 container_port,
                 host_ip,
-                host_port: parse_host_port(&b.host_port, key)?,
+                host_port: parse_host_port(&b.host_port)?,
             });
         }
     }
@@ -140,5 +148,14 @@ mod tests {
         let mut b = BTreeMap::new();
         b.insert("80/tcp".to_string(), vec![binding("", "eighty")]);
         assert!(requests(&b, false, &[]).is_err());
+        b.insert("80/tcp".to_string(), vec![binding("", "99999")]);
+        assert_eq!(
+            requests(&b, false, &[]).unwrap_err().to_string(),
+            "invalid port specification: \"99999\""
+        );
+        assert_eq!(
+            parse_port_key("99999/tcp").unwrap_err().to_string(),
+            "invalid port specification: \"99999\""
+        );
     }
 }

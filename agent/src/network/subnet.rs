@@ -136,18 +136,65 @@ pub fn parse_subnet(text: &str) -> Result<Ipv4Cidr, NetworkError> {
     })
 }
 
+/// Ranges a bridge network can never use: its gateway would sit on loopback, link-local,
+/// multicast or reserved addresses (dockerd 20.10 accepts some of these and breaks the host:
+/// a 127.0.0.0/8 network takes over the host's loopback route).
+const RESERVED: [(Ipv4Cidr, &str); 5] = [
+    (cidr([0, 0, 0, 0], 8), "\"this network\" (0.0.0.0/8)"),
+    (cidr([127, 0, 0, 0], 8), "loopback (127.0.0.0/8)"),
+    (cidr([169, 254, 0, 0], 16), "link-local (169.254.0.0/16)"),
+    (cidr([224, 0, 0, 0], 4), "multicast (224.0.0.0/4)"),
+    (
+        cidr([240, 0, 0, 0], 4),
+        "reserved and broadcast (240.0.0.0/4)",
+    ),
+];
+
+const fn cidr(a: [u8; 4], prefix: u8) -> Ipv4Cidr {
+    Ipv4Cidr {
+        addr: Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+        prefix,
+    }
+}
+
+/// Refuse an asked subnet overlapping a [`RESERVED`] range or one of the host's `routes`.
+fn check_usable(net: &Ipv4Cidr, routes: &[Ipv4Cidr]) -> Result<(), NetworkError> {
+    if let Some((_, what)) = RESERVED.iter().find(|(r, _)| r.overlaps(net)) {
+        return Err(NetworkError::InvalidRequest(format!(
+            "invalid subnet {}: it overlaps {what}, which a network cannot use",
+            net.subnet_string()
+        )));
+    }
+    if let Some(route) = routes.iter().find(|r| r.prefix > 0 && r.overlaps(net)) {
+        return Err(NetworkError::InvalidRequest(format!(
+            "invalid subnet {}: it overlaps the host's route to {}",
+            net.subnet_string(),
+            route.subnet_string()
+        )));
+    }
+    Ok(())
+}
+
 /// The gateway and prefix of a new user-defined network: `subnet`/`gateway` as asked (the
 /// gateway defaults to the subnet's first address), else the first private pool entry (/16s of
 /// 172.18-31, then /20s of 192.168, then /16s of 10) that overlaps none of `taken` (host routes,
 /// the default bridge, other networks). An asked subnet overlapping `in_use` (other networks of
-/// this agent) is refused as Docker does.
+/// this agent) is refused as Docker does; one overlapping a reserved range or another of
+/// `taken` (a host route) is refused too. An `ip_range` outside the subnet gets Docker's
+/// refusal; one inside it is refused as unsupported (addresses come from the whole subnet).
 pub fn network_cidr(
     subnet: Option<&str>,
     gateway: Option<&str>,
+    ip_range: Option<&str>,
     taken: &[Ipv4Cidr],
     in_use: &[Ipv4Cidr],
 ) -> Result<Ipv4Cidr, NetworkError> {
     let Some(text) = subnet else {
+        if ip_range.is_some() {
+            return Err(NetworkError::InvalidRequest(
+                "an ip range needs a subnet (--subnet)".into(),
+            ));
+        }
         if gateway.is_some() {
             return Err(NetworkError::InvalidRequest(
                 "a gateway needs a subnet (--subnet)".into(),
@@ -169,6 +216,16 @@ pub fn network_cidr(
             other.subnet_string()
         )));
     }
+    check_usable(&net, taken)?;
+    if let Some(range) = ip_range {
+        let inside =
+            parse_range(range).is_some_and(|r| r.prefix >= net.prefix && net.contains(r.addr));
+        return Err(NetworkError::InvalidRequest(if inside {
+            format!("invalid ip range {range}: Strata gives addresses from the whole subnet; --ip-range is not supported")
+        } else {
+            format!("no matching subnet for range {range}")
+        }));
+    }
     let gw = match gateway {
         Some(g) => g
             .trim()
@@ -180,13 +237,28 @@ pub fn network_cidr(
         addr: gw,
         prefix: net.prefix,
     };
-    if !net.contains(gw) || gw == net.network() || gw == net.broadcast() {
+    if !net.contains(gw) {
         return Err(NetworkError::InvalidRequest(format!(
-            "no matching subnet for gateway {gw} in {}",
+            "no matching subnet for gateway {gw}"
+        )));
+    }
+    if gw == net.network() || gw == net.broadcast() {
+        return Err(NetworkError::InvalidRequest(format!(
+            "invalid gateway {gw}: it is the network or broadcast address of {}",
             net.subnet_string()
         )));
     }
     Ok(cidr)
+}
+
+/// An `--ip-range A.B.C.D/N` (N up to 32); `None` when it is not one.
+fn parse_range(text: &str) -> Option<Ipv4Cidr> {
+    let (addr, prefix) = text.trim().split_once('/')?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    Some(Ipv4Cidr {
+        addr: addr.parse().ok()?,
+        prefix,
+    })
 }
 
 /// The private pool user-defined networks get subnets from, in order.
@@ -271,24 +343,24 @@ mod tests {
 
     #[test]
     fn network_subnets_are_chosen_or_checked() {
-        let c = network_cidr(Some("10.9.0.5/24"), None, &[], &[]).unwrap();
+        let c = network_cidr(Some("10.9.0.5/24"), None, None, &[], &[]).unwrap();
         assert_eq!(c.to_string(), "10.9.0.1/24");
         assert_eq!(c.subnet_string(), "10.9.0.0/24");
-        let g = network_cidr(Some("10.9.0.0/24"), Some("10.9.0.254"), &[], &[]).unwrap();
+        let g = network_cidr(Some("10.9.0.0/24"), Some("10.9.0.254"), None, &[], &[]).unwrap();
         assert_eq!(g.to_string(), "10.9.0.254/24");
-        assert!(network_cidr(Some("10.9.0.0/24"), Some("10.9.1.1"), &[], &[]).is_err());
-        assert!(network_cidr(None, Some("10.9.0.1"), &[], &[]).is_err());
+        assert!(network_cidr(Some("10.9.0.0/24"), Some("10.9.1.1"), None, &[], &[]).is_err());
+        assert!(network_cidr(None, Some("10.9.0.1"), None, &[], &[]).is_err());
         let other = Ipv4Cidr::parse("10.9.0.1/16").unwrap();
-        assert!(network_cidr(Some("10.9.3.0/24"), None, &[], &[other]).is_err());
+        assert!(network_cidr(Some("10.9.3.0/24"), None, None, &[], &[other]).is_err());
         // Chosen: the first pool entry clashing with nothing taken.
         let taken = vec![
             Ipv4Cidr::parse("172.18.0.1/16").unwrap(),
             Ipv4Cidr::parse("172.19.5.1/24").unwrap(),
         ];
-        let chosen = network_cidr(None, None, &taken, &[]).unwrap();
+        let chosen = network_cidr(None, None, None, &taken, &[]).unwrap();
         assert_eq!(chosen.to_string(), "172.20.0.1/16");
         let all172: Vec<Ipv4Cidr> = vec![Ipv4Cidr::parse("172.16.0.1/12").unwrap()];
-        let chosen = network_cidr(None, None, &all172, &[]).unwrap();
+        let chosen = network_cidr(None, None, None, &all172, &[]).unwrap();
         assert_eq!(chosen.to_string(), "192.168.0.1/20");
     }
 
@@ -306,6 +378,43 @@ mod tests {
                 addr: Ipv4Addr::new(192, 0, 2, 0),
                 prefix: 24
             }]
+        );
+    }
+
+    #[test]
+    fn reserved_ranges_host_routes_and_ip_ranges_are_refused() {
+        for bad in [
+            "127.0.0.0/8",
+            "127.5.0.0/16",
+            "169.254.1.0/24",
+            "224.0.0.0/24",
+            "239.1.0.0/16",
+            "0.0.0.0/8",
+            "240.0.0.0/8",
+        ] {
+            let err = network_cidr(Some(bad), None, None, &[], &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("which a network cannot use"), "{bad}: {err}");
+        }
+        let route = Ipv4Cidr::parse("192.0.2.2/24").unwrap();
+        assert_eq!(
+            network_cidr(Some("192.0.0.0/16"), None, None, &[route], &[])
+                .unwrap_err()
+                .to_string(),
+            "invalid subnet 192.0.0.0/16: it overlaps the host's route to 192.0.2.0/24"
+        );
+        assert_eq!(
+            network_cidr(Some("10.9.0.0/24"), None, Some("10.8.0.0/25"), &[], &[])
+                .unwrap_err()
+                .to_string(),
+            "no matching subnet for range 10.8.0.0/25"
+        );
+        assert!(
+            network_cidr(Some("10.9.0.0/24"), None, Some("10.9.0.0/25"), &[], &[])
+                .unwrap_err()
+                .to_string()
+                .contains("not supported")
         );
     }
 }

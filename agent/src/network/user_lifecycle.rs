@@ -119,6 +119,7 @@ impl NetworkManager {
         Ok(subnet::network_cidr(
             req.subnet.as_deref(),
             req.gateway.as_deref(),
+            req.ip_range.as_deref(),
             &taken,
             &in_use,
         )?)

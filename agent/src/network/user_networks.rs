@@ -20,6 +20,8 @@ pub struct NetworkCreate {
     pub subnet: Option<String>,
     /// `--gateway`; `None` is the subnet's first address.
     pub gateway: Option<String>,
+    /// `--ip-range`: refused (outside the subnet with Docker's message; inside as unsupported).
+    pub ip_range: Option<String>,
     /// `--internal`: refused (no isolation rules are made).
     pub internal: bool,
     pub options: BTreeMap<String, String>,

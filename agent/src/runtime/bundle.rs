@@ -83,6 +83,8 @@ pub struct BundleSpec {
     /// Apply the default seccomp profile (`false`: `--security-opt seccomp=unconfined`).
     /// Privileged containers run unconfined whatever this says, as with Docker.
     pub seccomp: bool,
+    /// `--security-opt no-new-privileges`: the OCI `process.noNewPrivileges`.
+    pub no_new_privileges: bool,
 }
 
 /// Write `bundle_dir/config.json` for `spec`; returns its path.
@@ -185,7 +187,7 @@ fn process(spec: &BundleSpec) -> Result<Process, RuntimeError> {
     process.set_capabilities(Some(caps));
     // This machine's root lacks CAP_SYS_RESOURCE: ask for no rlimits at all.
     process.set_rlimits(None);
-    process.set_no_new_privileges(Some(false));
+    process.set_no_new_privileges(Some(spec.no_new_privileges));
     process.set_apparmor_profile(None);
     process.set_selinux_label(None);
     process.set_oom_score_adj(None);

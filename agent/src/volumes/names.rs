@@ -2,8 +2,18 @@
 
 use crate::error::{EngineError, Result};
 
-/// Check `name` against Docker's local volume name rule `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+/// The longest name a volume directory can have (the kernel's `NAME_MAX`).
+const MAX_NAME_LEN: usize = 255;
+
+/// Check `name` against Docker's local volume name rule `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, and its
+/// length against what a directory name can hold (dockerd answers a 500 "file name too long").
 pub(crate) fn validate_name(name: &str) -> Result<()> {
+    if name.len() > MAX_NAME_LEN {
+        return Err(EngineError::InvalidArgument(format!(
+            "create {name}: volume name is too long ({} characters, at most {MAX_NAME_LEN})",
+            name.len()
+        )));
+    }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok =
@@ -36,6 +46,11 @@ mod tests {
         for bad in ["", "a", "-x", ".x", "a/b", "a:b", "a b", "../x"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
+        assert!(validate_name(&"a".repeat(255)).is_ok());
+        assert!(validate_name(&"a".repeat(256))
+            .unwrap_err()
+            .to_string()
+            .contains("too long (256 characters, at most 255)"));
         let n = random_name();
         assert_eq!(n.len(), 64);
         assert!(validate_name(&n).is_ok());

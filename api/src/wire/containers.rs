@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use bollard_stubs::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
     ContainerStateStatusEnum, ContainerSummary, ContainerSummaryHostConfig,
-    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, HostConfig, MountPoint,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerSummaryNetworkSettings, ContainerSummaryStateEnum, HostConfig, HostConfigLogConfig,
+    MountPoint, PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 use strata_agent::model::{self, ContainerStatus};
 
@@ -103,6 +103,8 @@ pub fn host_spec_from_wire(h: HostConfig) -> model::HostSpec {
             cpuset_cpus: h.cpuset_cpus.unwrap_or_default(),
             pids_limit: h.pids_limit.unwrap_or(0),
             blkio_weight: h.blkio_weight.unwrap_or(0),
+            cpu_quota: h.cpu_quota.unwrap_or(0),
+            cpu_period: h.cpu_period.unwrap_or(0),
         },
         restart_policy,
         port_bindings,
@@ -117,6 +119,25 @@ pub fn host_spec_from_wire(h: HostConfig) -> model::HostSpec {
             .collect(),
         endpoints_config: Default::default(),
         security_opt: h.security_opt.unwrap_or_default(),
+        shm_size: h.shm_size.unwrap_or(0),
+        oom_score_adj: h.oom_score_adj.unwrap_or(0),
+        ulimits: h
+            .ulimits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| model::Ulimit {
+                name: u.name.unwrap_or_default(),
+                soft: u.soft.unwrap_or(0),
+                hard: u.hard.unwrap_or(0),
+            })
+            .collect(),
+        log_config: h
+            .log_config
+            .map(|l| model::LogConfig {
+                driver: l.typ.unwrap_or_default(),
+                options: to_btree_map(l.config),
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -177,6 +198,28 @@ pub fn host_config(h: &model::HostSpec) -> HostConfig {
         dns: Some(h.dns.clone()),
         extra_hosts: (!h.extra_hosts.is_empty()).then(|| h.extra_hosts.clone()),
         security_opt: (!h.security_opt.is_empty()).then(|| h.security_opt.clone()),
+        cpu_quota: Some(h.resources.cpu_quota),
+        cpu_period: Some(h.resources.cpu_period),
+        shm_size: Some(h.shm_size),
+        oom_score_adj: Some(h.oom_score_adj),
+        ulimits: Some(
+            h.ulimits
+                .iter()
+                .map(|u| ResourcesUlimits {
+                    name: Some(u.name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect(),
+        ),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some(if h.log_config.driver.is_empty() {
+                "json-file".to_string()
+            } else {
+                h.log_config.driver.clone()
+            }),
+            config: Some(to_hash_map(&h.log_config.options)),
+        }),
         runtime: None,
         ..Default::default()
     }
@@ -301,7 +344,9 @@ pub fn inspect(d: &model::ContainerDetails) -> ContainerInspectResponse {
         graph_driver: Some(driver_data(&d.graph_driver)),
         mounts: Some(d.mounts.iter().map(mount_point).collect()),
         config: Some(config(&d.config)),
-        network_settings: Some(super::network_settings::network_settings(&d.network_settings)),
+        network_settings: Some(super::network_settings::network_settings(
+            &d.network_settings,
+        )),
         ..Default::default()
     }
 }

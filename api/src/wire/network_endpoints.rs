@@ -44,6 +44,7 @@ pub fn network_create(body: NetworkCreateRequest) -> NetworkCreate {
         driver: body.driver.filter(|d| !d.is_empty()),
         subnet: first.subnet.filter(|s| !s.is_empty()),
         gateway: first.gateway.filter(|s| !s.is_empty()),
+        ip_range: first.ip_range.filter(|s| !s.is_empty()),
         internal: body.internal.unwrap_or(false),
         options: sorted(body.options),
         labels: sorted(body.labels),

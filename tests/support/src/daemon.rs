@@ -362,6 +362,46 @@ impl StrataDaemon {
         }
     }
 
+    /// One raw Engine API request on the daemon's socket (`path` as sent, e.g.
+    /// `/v1.47/containers/create`; `body` as JSON): the status code and the body. For what the
+    /// docker CLI refuses before sending, and for status codes the CLI does not show.
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+        let body = body.unwrap_or("");
+        self.api_bytes(method, path, "application/json", body.as_bytes())
+    }
+
+    /// [`StrataDaemon::api`] with any body (e.g. an image archive for `/images/load`). The
+    /// daemon may answer before it has read the whole body (a refusal): the answer still counts.
+    pub fn api_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(u16, String)> {
+        let mut stream = UnixStream::connect(&self.socket)
+            .with_context(|| format!("connecting to {}", self.socket.display()))?;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: docker\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        // A daemon that refuses early closes its end; what it answered is read below.
+        let _ = stream.write_all(body);
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("no status line in {text:?}"))?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        Ok((status, body.to_string()))
+    }
+
     /// `docker inspect NAME`: the one object it prints.
     pub fn inspect(&self, name: &str) -> Result<serde_json::Value> {
         let text = self.docker_ok(["inspect", name])?;

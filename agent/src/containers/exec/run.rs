@@ -90,6 +90,12 @@ async fn command(
     if spec.tty {
         cmd.arg("--tty");
     }
+    // runc copies the container's `noNewPrivileges` into an exec already; say it explicitly, as
+    // dockerd does, so an exec never runs with fewer restrictions than its container.
+    let security = crate::containers::security_opts::parse(&c.record().spec.host.security_opt)?;
+    if security.no_new_privileges {
+        cmd.arg("--no-new-privs");
+    }
     for e in &spec.env {
         cmd.arg("--env").arg(e);
     }

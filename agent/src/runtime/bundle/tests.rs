@@ -115,6 +115,16 @@ fn process_root_and_namespaces() {
 }
 
 #[test]
+fn no_new_privileges_reaches_the_process() {
+    let f = fixture();
+    let spec = BundleSpec {
+        no_new_privileges: true,
+        ..base(&f)
+    };
+    assert_eq!(written(&f, &spec)["process"]["noNewPrivileges"], true);
+}
+
+#[test]
 fn default_capabilities_and_masked_paths() {
     let f = fixture();
     let cfg = written(&f, &base(&f));
