@@ -254,6 +254,21 @@ fn impossible_host_configs_are_refused_at_create() -> Result<()> {
             && host["LogConfig"]["Type"] == "json-file",
         "inspect does not show what was asked: {host}"
     );
+    // And those Strata applies reach the container.
+    let out = d.docker_ok([
+        "run", "--rm", "--oom-score-adj", "100", "--shm-size", "128m", "--cpu-quota", "50000",
+        "--cpu-period", "100000", IMAGE, "sh", "-c",
+        "cat /proc/self/oom_score_adj; df -k /dev/shm | tail -n 1; \
+         cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null; true",
+    ])?;
+    let lines: Vec<&str> = out.lines().collect();
+    ensure!(
+        lines.len() >= 3
+            && lines[0] == "100"
+            && lines[1].split_whitespace().nth(1) == Some("131072")
+            && lines[2].starts_with("50000"),
+        "oom score adj 100, a 128 MiB /dev/shm and a 50000 us CPU quota expected:\n{out}"
+    );
     Ok(())
 }
 

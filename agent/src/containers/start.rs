@@ -179,6 +179,8 @@ async fn launch_and_connect(
             cap_drop: host.cap_drop.clone(),
             seccomp: security.seccomp,
             no_new_privileges: security.no_new_privileges,
+            oom_score_adj: host.oom_score_adj,
+            shm_size: host.shm_size,
         };
         bundle::write_bundle(&bundle_dir, &spec)?;
         Ok(())

@@ -85,6 +85,10 @@ pub struct BundleSpec {
     pub seccomp: bool,
     /// `--security-opt no-new-privileges`: the OCI `process.noNewPrivileges`.
     pub no_new_privileges: bool,
+    /// `--oom-score-adj` (0: inherit).
+    pub oom_score_adj: i64,
+    /// `--shm-size` in bytes (0: Docker's 64 MiB).
+    pub shm_size: i64,
 }
 
 /// Write `bundle_dir/config.json` for `spec`; returns its path.
@@ -190,7 +194,17 @@ fn process(spec: &BundleSpec) -> Result<Process, RuntimeError> {
     process.set_no_new_privileges(Some(spec.no_new_privileges));
     process.set_apparmor_profile(None);
     process.set_selinux_label(None);
-    process.set_oom_score_adj(None);
+    process.set_oom_score_adj(
+        (spec.oom_score_adj != 0)
+            .then(|| i32::try_from(spec.oom_score_adj))
+            .transpose()
+            .map_err(|_| {
+                RuntimeError::InvalidSpec(format!(
+                    "oom score adj {} out of range",
+                    spec.oom_score_adj
+                ))
+            })?,
+    );
     Ok(process)
 }
 
@@ -245,6 +259,10 @@ fn mounts(spec: &BundleSpec) -> Result<Vec<Mount>, RuntimeError> {
         if spec.privileged && (d.kind == "sysfs" || d.kind == "cgroup") {
             options.retain(|o| o != "ro");
             options.push("rw".into());
+        }
+        if d.destination == "/dev/shm" && spec.shm_size > 0 {
+            options.retain(|o| !o.starts_with("size="));
+            options.push(format!("size={}", spec.shm_size));
         }
         out.push(mount(d.destination, d.kind, d.source, options)?);
     }

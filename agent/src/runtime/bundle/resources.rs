@@ -88,11 +88,20 @@ pub(crate) fn linux_resources(
             "cpu limits must not be negative".into(),
         ));
     }
-    if r.nano_cpus > 0 || r.cpu_shares > 0 || !r.cpuset_cpus.is_empty() {
+    let cfs = r.cpu_quota != 0 || r.cpu_period > 0;
+    if r.nano_cpus > 0 || r.cpu_shares > 0 || !r.cpuset_cpus.is_empty() || cfs {
         let mut cpu = LinuxCpuBuilder::default();
         if r.nano_cpus > 0 {
             let quota = (r.nano_cpus as i128 * CPU_PERIOD_US as i128 / 1_000_000_000) as i64;
             cpu = cpu.period(CPU_PERIOD_US).quota(quota.max(1000));
+        } else if cfs {
+            // `--cpu-quota`/`--cpu-period` (create refuses them together with `--cpus`).
+            if r.cpu_period > 0 {
+                cpu = cpu.period(r.cpu_period as u64);
+            }
+            if r.cpu_quota != 0 {
+                cpu = cpu.quota(r.cpu_quota);
+            }
         }
         if r.cpu_shares > 0 {
             cpu = cpu.shares(r.cpu_shares as u64);
@@ -189,6 +198,18 @@ mod tests {
         assert_eq!((cpu.quota(), cpu.period()), (Some(150_000), Some(100_000)));
         assert_eq!(cpu.shares(), Some(512));
         assert_eq!(cpu.cpus().as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn cpu_quota_and_period_as_asked() {
+        let res = Resources {
+            cpu_quota: 50_000,
+            cpu_period: 200_000,
+            ..Default::default()
+        };
+        let r = linux_resources(&res, false, SWAP).unwrap();
+        let cpu = r.cpu().as_ref().unwrap();
+        assert_eq!((cpu.quota(), cpu.period()), (Some(50_000), Some(200_000)));
     }
 
     #[test]

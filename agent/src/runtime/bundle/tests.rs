@@ -125,6 +125,27 @@ fn no_new_privileges_reaches_the_process() {
 }
 
 #[test]
+fn oom_score_adj_and_shm_size_reach_the_spec() {
+    let f = fixture();
+    let spec = BundleSpec {
+        oom_score_adj: 100,
+        shm_size: 128 << 20,
+        ..base(&f)
+    };
+    let cfg = written(&f, &spec);
+    assert_eq!(cfg["process"]["oomScoreAdj"], 100);
+    let shm = cfg["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/dev/shm")
+        .unwrap();
+    let options = strings(&shm["options"]);
+    assert!(options.contains(&"size=134217728".to_string()), "{options:?}");
+    assert!(!options.contains(&"size=65536k".to_string()), "{options:?}");
+}
+
+#[test]
 fn default_capabilities_and_masked_paths() {
     let f = fixture();
     let cfg = written(&f, &base(&f));
