@@ -256,8 +256,19 @@ fn impossible_host_configs_are_refused_at_create() -> Result<()> {
     );
     // And those Strata applies reach the container.
     let out = d.docker_ok([
-        "run", "--rm", "--oom-score-adj", "100", "--shm-size", "128m", "--cpu-quota", "50000",
-        "--cpu-period", "100000", IMAGE, "sh", "-c",
+        "run",
+        "--rm",
+        "--oom-score-adj",
+        "100",
+        "--shm-size",
+        "128m",
+        "--cpu-quota",
+        "50000",
+        "--cpu-period",
+        "100000",
+        IMAGE,
+        "sh",
+        "-c",
         "cat /proc/self/oom_score_adj; df -k /dev/shm | tail -n 1; \
          cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null; true",
     ])?;

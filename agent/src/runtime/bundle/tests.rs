@@ -141,7 +141,10 @@ fn oom_score_adj_and_shm_size_reach_the_spec() {
         .find(|m| m["destination"] == "/dev/shm")
         .unwrap();
     let options = strings(&shm["options"]);
-    assert!(options.contains(&"size=134217728".to_string()), "{options:?}");
+    assert!(
+        options.contains(&"size=134217728".to_string()),
+        "{options:?}"
+    );
     assert!(!options.contains(&"size=65536k".to_string()), "{options:?}");
 }
 
