@@ -25,8 +25,6 @@ const ULIMIT_NAMES: &[&str] = &[
 
 /// Log drivers dockerd has built in; Strata writes json-file only.
 const DOCKER_LOG_DRIVERS: &[&str] = &[
-    "none",
-    "local",
     "syslog",
     "journald",
     "gelf",
@@ -86,7 +84,9 @@ fn ulimit(u: &Ulimit) -> Result<(), ValidationError> {
 
 fn log_config(log: &LogConfig) -> Result<(), ValidationError> {
     match log.driver.as_str() {
-        "" | "json-file" => match log
+        // `none` and `local` are common in compose files and scripts: accepted, and the
+        // container logs to json-file all the same (Strata has no other log writer yet).
+        "" | "json-file" | "none" | "local" => match log
             .options
             .keys()
             .find(|k| !JSON_FILE_OPTS.contains(&k.as_str()))
@@ -169,6 +169,8 @@ mod tests {
             ..Default::default()
         };
         assert!(check(&log("json-file", Some("max-size"))).is_ok());
+        assert!(check(&log("none", None)).is_ok(), "compose files use it");
+        assert!(check(&log("local", Some("max-size"))).is_ok());
         assert_eq!(
             refused(log("bogus", None)),
             "error looking up logging plugin bogus: plugin \"bogus\" not found"
