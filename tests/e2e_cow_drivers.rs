@@ -15,10 +15,9 @@ use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use strata_test_support::daemon::{DaemonOptions, StrataDaemon};
 use strata_test_support::docker_cli::OutputExt;
 use strata_test_support::first_light::first_light;
