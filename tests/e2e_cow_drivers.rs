@@ -15,14 +15,14 @@ use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use strata_test_support::daemon::{DaemonOptions, StrataDaemon};
 use strata_test_support::docker_cli::OutputExt;
 use strata_test_support::first_light::first_light;
 use strata_test_support::image_builder::TestImage;
+use strata_test_support::stores::{btrfs_mount, run_tool, ZfsDataset};
 
 /// The image the crash-repair tests load.
 const IMAGE: &str = "strata-test/crash:1";
@@ -37,26 +37,6 @@ fn strata_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_strata"))
 }
 
-/// A required environment variable, or an error saying which script sets it.
-fn required_env(name: &str, script: &str) -> Result<String> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => Ok(value),
-        _ => bail!(
-            "{name} is not set: bring the backing store up first with \
-             `eval \"$(sudo bash deploy/storage/{script} up)\"` (deploy/test.sh does it)"
-        ),
-    }
-}
-
-/// Run a tool and return its stdout, failing with everything it printed.
-fn run_tool(program: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program} (is it installed?)"))?;
-    out.ok(&format!("{program} {}", args.join(" ")))
-}
-
 /// Where a driver under test keeps its layers, and how to list them from the outside.
 enum Store {
     /// The test btrfs; the daemon's root is made inside it.
@@ -69,19 +49,13 @@ enum Store {
 
 impl Store {
     fn btrfs() -> Result<Store> {
-        let mount = PathBuf::from(required_env("STRATA_TEST_BTRFS_ROOT", "btrfs.sh")?);
-        ensure!(
-            mount.is_dir(),
-            "STRATA_TEST_BTRFS_ROOT={} is not a directory: run deploy/storage/btrfs.sh up",
-            mount.display()
-        );
-        Ok(Store::Btrfs { mount })
+        Ok(Store::Btrfs {
+            mount: btrfs_mount()?,
+        })
     }
 
     fn zfs() -> Result<Store> {
-        let parent = required_env("STRATA_TEST_ZFS_FSNAME", "zfs.sh")?;
-        required_env("STRATA_TEST_ZFS_ROOT", "zfs.sh")?;
-        Ok(Store::Zfs(ZfsDataset::create(&parent)?))
+        Ok(Store::Zfs(ZfsDataset::for_test()?))
     }
 
     fn driver(&self) -> &'static str {
@@ -96,10 +70,7 @@ impl Store {
     fn options(&self) -> DaemonOptions {
         match self {
             Store::Btrfs { mount } => DaemonOptions::default().root_parent(mount),
-            Store::Zfs(dataset) => DaemonOptions::default().args([
-                "--storage-opt".to_string(),
-                format!("zfs.fsname={}", dataset.name),
-            ]),
+            Store::Zfs(dataset) => dataset.daemon_options(),
             Store::Overlay2 => DaemonOptions::default(),
         }
     }
@@ -184,63 +155,6 @@ fn btrfs_subvolumes_under(mount: &Path, dir: &Path) -> Result<BTreeSet<String>> 
         }
     }
     Ok(out)
-}
-
-/// A child dataset of the test pool's parent dataset, made for one test and destroyed (with
-/// anything still in it) when dropped.
-struct ZfsDataset {
-    name: String,
-}
-
-impl ZfsDataset {
-    fn create(parent: &str) -> Result<ZfsDataset> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "{parent}/e2e-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        run_tool("zfs", &["create", &name]).with_context(|| {
-            format!("creating {name}: is the pool up (deploy/storage/zfs.sh up)?")
-        })?;
-        Ok(ZfsDataset { name })
-    }
-
-    /// Every dataset and snapshot below this one (names relative to it: `<id>`,
-    /// `<parent>@<id>`).
-    fn children(&self) -> Result<BTreeSet<String>> {
-        let text = run_tool(
-            "zfs",
-            &["list", "-H", "-t", "all", "-o", "name", "-r", &self.name],
-        )?;
-        let prefix = format!("{}/", self.name);
-        let snap_prefix = format!("{}@", self.name);
-        Ok(text
-            .lines()
-            .filter_map(|l| {
-                l.strip_prefix(&prefix)
-                    .or_else(|| l.strip_prefix(&snap_prefix).map(|_| l))
-            })
-            .map(str::to_string)
-            .collect())
-    }
-}
-
-impl Drop for ZfsDataset {
-    fn drop(&mut self) {
-        // zfs-fuse answers "busy" for a while after unmounts; retry for a bit.
-        let started = Instant::now();
-        loop {
-            match run_tool("zfs", &["destroy", "-r", &self.name]) {
-                Ok(_) => return,
-                Err(e) if started.elapsed() > Duration::from_secs(20) => {
-                    eprintln!("e2e_cow_drivers: destroying {}: {e:#}", self.name);
-                    return;
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
-            }
-        }
-    }
 }
 
 /// `docker info`'s DriverStatus as pairs.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use strata_drivers::fsutil::private;
 use strata_drivers::{open_driver, DriverOptions, GraphDriver};
 
 use crate::config::EngineConfig;
@@ -46,10 +47,15 @@ impl Engine {
     }
 
     fn open_blocking(config: EngineConfig) -> Result<Engine> {
+        // Traversable, not listable, by other users (what is inside is closed to them, each
+        // store seeing to its own directory); an older, looser root is fixed here.
         for dir in [&config.data_root, &config.exec_root] {
-            std::fs::create_dir_all(dir)
+            private::dir_with_mode(dir, private::TRAVERSE_ONLY_DIR_MODE)
                 .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
         }
+        let id_file = config.data_root.join(ENGINE_ID_FILE);
+        private::restrict_if_present(&id_file, private::PRIVATE_FILE_MODE)
+            .map_err(|e| EngineError::io(format!("chmod {}", id_file.display()), e))?;
         let db = Arc::new(Db::open(&config.data_root.join("strata.db"))?);
         let driver_name = match &config.storage_driver {
             Some(name) => name.clone(),
@@ -94,7 +100,9 @@ impl Engine {
         let mut keep = self.inner.containers.layer_ids()?;
         keep.extend(self.inner.layers.cache_ids()?);
         self.inner.layers.remove_orphans(&keep)?;
-        self.volume_store().remove_orphans()?;
+        let volumes = self.volume_store();
+        volumes.close_root()?;
+        volumes.remove_orphans()?;
         Ok(())
     }
 
@@ -193,10 +201,14 @@ impl Engine {
     }
 }
 
+/// Where [`engine_id`] keeps the id, in the data root.
+const ENGINE_ID_FILE: &str = "engine-id";
+
 /// The engine's stable identity (`docker info` `ID`): made once per data root, kept in
-/// `<data-root>/engine-id`. An unreadable or unwritable file gives an empty id, never an error.
+/// `<data-root>/engine-id` (0600). An unreadable or unwritable file gives an empty id, never
+/// an error.
 fn engine_id(data_root: &std::path::Path) -> String {
-    let path = data_root.join("engine-id");
+    let path = data_root.join(ENGINE_ID_FILE);
     if let Ok(id) = std::fs::read_to_string(&path) {
         return id.trim().to_string();
     }
@@ -211,7 +223,13 @@ fn engine_id(data_root: &std::path::Path) -> String {
         &hex[20..32]
     );
     let tmp = data_root.join("engine-id.tmp");
-    match std::fs::write(&tmp, &id).and_then(|_| std::fs::rename(&tmp, &path)) {
+    let written = private::private_file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, id.as_bytes()));
+    match written.and_then(|_| std::fs::rename(&tmp, &path)) {
         Ok(()) => id,
         Err(e) => {
             tracing::warn!(error = %e, path = %path.display(), "cannot record the engine id");

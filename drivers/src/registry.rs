@@ -10,9 +10,10 @@ use crate::error::DriverError;
 /// Every driver name Strata knows, in the order `docker info` and `strata bench` list them.
 pub const DRIVER_NAMES: &[&str] = &["vfs", "overlay2", "btrfs", "zfs", "devicemapper"];
 
-/// Open the named driver, creating its home directory if needed.
+/// Open the named driver, creating its home directory if needed; the home is closed to other
+/// users (`fsutil::private`), an existing one included.
 pub fn open_driver(name: &str, opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {
-    std::fs::create_dir_all(&opts.home)
+    crate::fsutil::private::private_dir(&opts.home)
         .map_err(|e| DriverError::io(format!("creating driver home {}", opts.home.display()), e))?;
     match name {
         "vfs" => crate::vfs::open(opts),

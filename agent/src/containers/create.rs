@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use strata_drivers::fsutil::private::private_dir;
 use strata_drivers::{CreateOpts, LayerId};
 use tracing::{info, warn};
 
@@ -153,7 +154,7 @@ fn build_steps(
     made.push(rec.rw_layer.clone());
     crate::faults::fault_point("container-layers-created");
 
-    std::fs::create_dir_all(&paths.data_dir)
+    private_dir(&paths.data_dir)
         .map_err(|e| EngineError::io(format!("creating {}", paths.data_dir.display()), e))?;
     for (path, content) in [
         (&paths.hostname_path, &files.hostname),

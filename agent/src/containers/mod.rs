@@ -97,12 +97,17 @@ impl ContainerManager {
         let records = db.read(record::load_all)?;
         let manual_stops = db.read(restart::load_manual_stops)?;
         let registry = Registry::default();
+        let mut all_paths = Vec::with_capacity(records.len());
         for rec in records {
             let paths = paths::ContainerPaths::new(config, &rec.id);
+            all_paths.push(paths.clone());
             let c = Container::new(rec, paths);
             c.live().restart.manually_stopped = manual_stops.contains(&c.id);
             registry.insert(Arc::new(c));
         }
+        paths::close_to_others(config, &all_paths).map_err(|e| {
+            EngineError::io("closing the containers' directories to other users", e)
+        })?;
         let network = Arc::new(crate::network::NetworkManager::new(
             db.clone(),
             config.network.clone(),

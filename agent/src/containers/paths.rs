@@ -3,9 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+use strata_drivers::fsutil::private;
+
 use crate::config::EngineConfig;
 
-/// Every path that belongs to one container.
+/// `<exec-root>/containers`: one directory per container.
+const EXEC_CONTAINERS_DIR: &str = "containers";
+
+/// Every path that belongs to one container. Its two directories are 0700 (`data_dir`,
+/// `exec_dir`; see [`close_to_others`]), its log 0600.
 #[derive(Clone, Debug)]
 pub(crate) struct ContainerPaths {
     /// `<data-root>/containers/<id>`: survives reboots.
@@ -26,7 +32,7 @@ pub(crate) struct ContainerPaths {
 impl ContainerPaths {
     pub(crate) fn new(config: &EngineConfig, id: &str) -> Self {
         let data_dir = containers_data_dir(&config.data_root).join(id);
-        let exec_dir = config.exec_root.join("containers").join(id);
+        let exec_dir = config.exec_root.join(EXEC_CONTAINERS_DIR).join(id);
         ContainerPaths {
             log_path: data_dir.join(format!("{id}-json.log")),
             hostname_path: data_dir.join("hostname"),
@@ -38,6 +44,33 @@ impl ContainerPaths {
             exec_dir,
         }
     }
+}
+
+/// Close the containers' host-side directories to other users, fixing what an older version
+/// left: `<data-root>/containers`, `<exec-root>/containers` (bundles hold each container's
+/// environment), the runtime root, and the json-file logs of `containers`. What containers
+/// see through bind mounts (hostname, hosts, resolv.conf) keeps its mode: the closed
+/// directories above it are enough on the host.
+pub(crate) fn close_to_others<'a>(
+    config: &EngineConfig,
+    containers: impl IntoIterator<Item = &'a ContainerPaths>,
+) -> std::io::Result<()> {
+    for dir in [
+        containers_data_dir(&config.data_root),
+        config.exec_root.join(EXEC_CONTAINERS_DIR),
+        runtime_root(config),
+    ] {
+        private::private_dir(&dir)?;
+    }
+    for paths in containers {
+        for log in [
+            paths.log_path.clone(),
+            super::logs::rotated_path(&paths.log_path),
+        ] {
+            private::restrict_if_present(&log, private::PRIVATE_FILE_MODE)?;
+        }
+    }
+    Ok(())
 }
 
 /// `<data-root>/containers`.

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use strata_drivers::fsutil::private::private_dir;
 use tracing::{info, warn};
 
 use crate::containers::exit::{self, RunEnd};
@@ -147,7 +148,10 @@ async fn launch_and_connect(
         // A previous run's shim files (exit file, socket) must not be mistaken for this run's.
         remove_dir_if_present(&shim_dir)
             .map_err(|e| EngineError::io(format!("clearing {}", shim_dir.display()), e))?;
-        for dir in [&exec_dir, &bundle_dir, &shim_dir] {
+        // The bundle holds the container's environment: closed to other users.
+        private_dir(&exec_dir)
+            .map_err(|e| EngineError::io(format!("creating {}", exec_dir.display()), e))?;
+        for dir in [&bundle_dir, &shim_dir] {
             std::fs::create_dir_all(dir)
                 .map_err(|e| EngineError::io(format!("creating {}", dir.display()), e))?;
         }

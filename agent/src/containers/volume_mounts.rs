@@ -139,9 +139,7 @@ pub(crate) fn bundle_mounts(
         if v.copy_data {
             populate_if_empty(rootfs, &v.destination, &data)?;
         } else if !data.exists() {
-            std::fs::create_dir_all(&data).map_err(|e| {
-                EngineError::io(format!("recreating volume directory {}", data.display()), e)
-            })?;
+            store.make_data_dir(&v.volume)?;
         }
         out.push(BundleMount {
             destination: v.destination,

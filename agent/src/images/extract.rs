@@ -185,7 +185,7 @@ impl ExtractedArchive {
             })?;
         }
         // No symlinks are ever created under root, so opening cannot be redirected elsewhere.
-        let mut file = fs::OpenOptions::new()
+        let mut file = strata_drivers::fsutil::private::private_file_options()
             .write(true)
             .create(true)
             .truncate(true)

@@ -46,7 +46,8 @@ impl ImageStore {
             std::fs::remove_dir_all(&tmp_root)
                 .map_err(|e| EngineError::io(format!("wiping {}", tmp_root.display()), e))?;
         }
-        std::fs::create_dir_all(&tmp_root)
+        // Closed to other users: loads and pulls stage image content (env in configs) here.
+        strata_drivers::fsutil::private::private_dir(&tmp_root)
             .map_err(|e| EngineError::io(format!("creating {}", tmp_root.display()), e))?;
         Ok(ImageStore { db, tmp_root })
     }

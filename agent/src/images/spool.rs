@@ -3,9 +3,11 @@
 //! before it is answered). The file is unlinked as soon as it is created, so nothing is left on
 //! disk whatever happens to the operation or the process.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
+
+use strata_drivers::fsutil::private::private_file_options;
 
 use crate::error::{EngineError, Result};
 
@@ -24,7 +26,7 @@ pub fn anonymous_file(dir: &Path, what: &str) -> Result<File> {
         "spool-{what}-{}",
         hex::encode(rand::random::<[u8; 8]>())
     ));
-    let file = OpenOptions::new()
+    let file = private_file_options()
         .read(true)
         .write(true)
         .create_new(true)

@@ -51,7 +51,7 @@ impl LayerStore {
             db,
             driver,
             locks: Default::default(),
-            splits: tar_split::SplitStore::new(&config.data_root),
+            splits: tar_split::SplitStore::create(&config.data_root)?,
         };
         store.forget_unreachable()?;
         Ok(store)

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, Transaction};
+use strata_drivers::fsutil::private;
 
 use crate::error::{EngineError, Result};
 
@@ -19,9 +20,34 @@ pub struct Db {
     conn: Mutex<Connection>,
 }
 
+/// Create the database file 0600 if it is missing (SQLite then makes the WAL and SHM files
+/// with the database's mode) and fix the modes an older version left on all three.
+fn close_to_others(path: &Path) -> Result<()> {
+    let io_err = |p: &Path| {
+        let what = format!("restricting {} to its owner", p.display());
+        move |e| EngineError::io(what, e)
+    };
+    private::private_file_options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_err(path))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        private::restrict_if_present(file, private::PRIVATE_FILE_MODE).map_err(io_err(file))?;
+    }
+    Ok(())
+}
+
 impl Db {
-    /// Open (creating if needed) the database at `path` and bring its schema up to date.
+    /// Open (creating if needed) the database at `path` and bring its schema up to date. The
+    /// database, its WAL and its shared-memory file are 0600: they hold every container's
+    /// environment.
     pub fn open(path: &Path) -> Result<Db> {
+        close_to_others(path)?;
         let mut conn = Connection::open(path)
             .map_err(|e| EngineError::metadata(format!("opening {}", path.display()), e))?;
         conn.pragma_update(None, "journal_mode", "WAL")

@@ -10,7 +10,7 @@ use nix::sched::{setns, unshare, CloneFlags};
 
 use crate::network::error::NetworkError;
 
-/// `<exec-root>/netns`.
+/// `<exec-root>/netns`, closed to other users (0700).
 pub(crate) fn netns_dir(exec_root: &Path) -> PathBuf {
     exec_root.join("netns")
 }
@@ -20,7 +20,7 @@ pub(crate) fn netns_dir(exec_root: &Path) -> PathBuf {
 pub(crate) fn create(path: &Path) -> Result<(), NetworkError> {
     remove(path)?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
+        strata_drivers::fsutil::private::private_dir(parent)
             .map_err(|e| NetworkError::io(format!("creating {}", parent.display()), e))?;
     }
     File::create(path).map_err(|e| NetworkError::io(format!("creating {}", path.display()), e))?;

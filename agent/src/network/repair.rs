@@ -23,6 +23,12 @@ impl NetworkManager {
 
     /// Bring the network state in line with the containers in `running`.
     pub async fn repair(&self, running: &HashSet<String>) -> Result<()> {
+        if self.netns_dir.exists() {
+            // Closed to other users, as `netns::create` makes it (an older version did not).
+            strata_drivers::fsutil::private::private_dir(&self.netns_dir).map_err(|e| {
+                crate::error::EngineError::io(format!("chmod {}", self.netns_dir.display()), e)
+            })?;
+        }
         let all = self.db.read(endpoints::all)?;
         let mut kept = Vec::new();
         for endpoint in all {

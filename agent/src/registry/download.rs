@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use sha2::{Digest as _, Sha256};
+use strata_drivers::fsutil::private::private_file_options;
 use tokio::io::AsyncWriteExt;
 
 use super::error::RegistryError;
@@ -55,7 +56,11 @@ pub async fn fetch_layer(
         .pull_blob_stream(image, &layer.to_client())
         .await
         .map_err(|e| remote.error("pull", &format!("fetching {what}"), e))?;
-    let mut file = tokio::fs::File::create(partial.path())
+    let mut file = tokio::fs::OpenOptions::from(private_file_options())
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(partial.path())
         .await
         .map_err(|e| EngineError::io(format!("creating {}", partial.path().display()), e))?;
     let mut hasher = Sha256::new();

@@ -379,7 +379,10 @@ fn gzip_spool(
         diff_id.hex(),
         hex::encode(rand::random::<[u8; 6]>())
     ));
-    let file = std::fs::File::create(&path)
+    let file = strata_drivers::fsutil::private::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(&path)
         .map_err(|e| EngineError::io(format!("creating {}", path.display()), e))?;
     let mut spooled = SpooledBlob {
         path,

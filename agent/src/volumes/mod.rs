@@ -64,6 +64,23 @@ impl VolumeStore {
         self.root.join(name).join("_data")
     }
 
+    /// Make (or fix) `<data-root>/volumes` closed to other users (0700). The volumes' own
+    /// directories keep their modes: containers see `_data` through a bind mount.
+    pub fn close_root(&self) -> Result<()> {
+        strata_drivers::fsutil::private::private_dir(&self.root)
+            .map_err(|e| EngineError::io(format!("creating {}", self.root.display()), e))
+    }
+
+    /// Make volume `name`'s content directory (and the closed store root above it).
+    pub(crate) fn make_data_dir(&self, name: &str) -> Result<PathBuf> {
+        self.close_root()?;
+        let data = self.data_dir(name);
+        std::fs::create_dir_all(&data).map_err(|e| {
+            EngineError::io(format!("creating volume directory {}", data.display()), e)
+        })?;
+        Ok(data)
+    }
+
     fn info(&self, row: rows::VolumeRow) -> VolumeInfo {
         let mountpoint = self.data_dir(&row.name).display().to_string();
         row.into_info(mountpoint)
@@ -96,11 +113,8 @@ impl VolumeStore {
             return Ok(self.info(row));
         }
         let dir = self.root.join(&name);
-        let data = self.data_dir(&name);
         let existed = dir.exists();
-        std::fs::create_dir_all(&data).map_err(|e| {
-            EngineError::io(format!("creating volume directory {}", data.display()), e)
-        })?;
+        self.make_data_dir(&name)?;
         let mut labels = spec.labels.clone();
         if anonymous {
             labels.insert(ANONYMOUS_LABEL.to_string(), String::new());

@@ -29,6 +29,7 @@ pub use graph_driver::BtrfsDriver;
 use crate::driver::DriverOptions;
 use crate::driver::GraphDriver;
 use crate::error::DriverError;
+use crate::fsutil::private::private_dir;
 
 /// Whether the btrfs driver can keep layers under `path` (it is on btrfs).
 pub fn supported_on(path: &Path) -> bool {
@@ -47,7 +48,7 @@ pub fn open(opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {
             });
         }
     }
-    std::fs::create_dir_all(home)
+    private_dir(home)
         .map_err(|e| DriverError::io(format!("creating driver home {}", home.display()), e))?;
     if !graph_driver::is_btrfs(home) {
         let fs = crate::fsutil::statfs::backing_fs_name(home);
@@ -56,9 +57,10 @@ pub fn open(opts: &DriverOptions) -> Result<Arc<dyn GraphDriver>, DriverError> {
             reason: format!("{} is on {fs}, not btrfs", home.display()),
         });
     }
+    // Closed to other users: each subvolume is a tree's root and keeps its own mode.
     for dir in ["subvolumes", "layers"] {
         let path = home.join(dir);
-        std::fs::create_dir_all(&path)
+        private_dir(&path)
             .map_err(|e| DriverError::io(format!("creating {}", path.display()), e))?;
     }
     let driver = BtrfsDriver::new(home.clone());

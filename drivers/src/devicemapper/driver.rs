@@ -87,8 +87,9 @@ impl DevMapperDriver {
         let home = std::fs::canonicalize(&opts.home).map_err(|e| {
             DriverError::io(format!("resolving driver home {}", opts.home.display()), e)
         })?;
+        // Mount points: closed to other users (each mounted filesystem's root keeps its mode).
         let mnt = home.join("mnt");
-        std::fs::create_dir_all(&mnt)
+        crate::fsutil::private::private_dir(&mnt)
             .map_err(|e| DriverError::io(format!("creating {}", mnt.display()), e))?;
         let records = Records::open(home.join("devices"))?;
         let mut pool = Pool::new(dm.clone(), &home, &options)?;

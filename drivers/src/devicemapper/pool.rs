@@ -15,6 +15,9 @@ use super::cli::{self, Dmsetup};
 use super::options::{DmOptions, PoolSource};
 use super::sysfs;
 use crate::error::DriverError;
+use crate::fsutil::private::{
+    private_dir, private_file_options, restrict_if_present, PRIVATE_FILE_MODE,
+};
 
 /// Sectors are 512 bytes for device-mapper tables.
 pub const SECTOR: u64 = 512;
@@ -256,14 +259,17 @@ impl LoopFiles {
     }
 
     /// Create `file` sparse with `size` bytes if missing, attach it to a loop device (or find the
-    /// one it is attached to) and return the device path.
+    /// one it is attached to) and return the device path. The file and its directory are closed
+    /// to other users (they hold every layer's blocks), existing ones included.
     fn attach(&self, file: &Path, size: u64) -> Result<String, DriverError> {
         if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir)
+            private_dir(dir)
                 .map_err(|e| DriverError::io(format!("creating {}", dir.display()), e))?;
         }
+        restrict_if_present(file, PRIVATE_FILE_MODE)
+            .map_err(|e| DriverError::io(format!("chmod {}", file.display()), e))?;
         if !file.exists() {
-            let f = std::fs::OpenOptions::new()
+            let f = private_file_options()
                 .write(true)
                 .create_new(true)
                 .open(file)

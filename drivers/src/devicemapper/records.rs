@@ -72,7 +72,7 @@ pub enum Owner {
 impl Records {
     /// Records in `dir`, which is created if missing.
     pub fn open(dir: PathBuf) -> Result<Records, DriverError> {
-        std::fs::create_dir_all(&dir)
+        crate::fsutil::private::private_dir(&dir)
             .map_err(|e| DriverError::io(format!("creating {}", dir.display()), e))?;
         Ok(Records { dir })
     }

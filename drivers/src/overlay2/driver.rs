@@ -16,6 +16,7 @@ use crate::driver::{CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::fsutil::atomic;
 use crate::fsutil::meta::chmod;
+use crate::fsutil::private::{private_dir, PRIVATE_DIR_MODE};
 use crate::fsutil::remove::{clean_leftovers, finish_removal, rename_for_removal, TMP_PREFIX};
 use crate::fsutil::{statfs, usage};
 use crate::layer_id::LayerId;
@@ -45,8 +46,7 @@ impl Overlay2Driver {
                 reason: "overlay2 takes no storage options yet".into(),
             });
         }
-        fs::create_dir_all(&opts.home)
-            .map_err(io_ctx(format!("creating {}", opts.home.display())))?;
+        private_dir(&opts.home).map_err(io_ctx(format!("creating {}", opts.home.display())))?;
         // The mount table names real paths: compare against the real home.
         let home = fs::canonicalize(&opts.home)
             .map_err(io_ctx(format!("resolving {}", opts.home.display())))?;
@@ -55,7 +55,7 @@ impl Overlay2Driver {
             reason,
         })?;
         let links = home.join(LINK_DIR);
-        fs::create_dir_all(&links).map_err(io_ctx(format!("creating {}", links.display())))?;
+        private_dir(&links).map_err(io_ctx(format!("creating {}", links.display())))?;
         clean_leftovers(&home).map_err(io_ctx(format!("cleaning {}", home.display())))?;
         remove_dangling_links(&links)?;
         let mut extra_options = String::new();
@@ -182,7 +182,9 @@ impl Overlay2Driver {
             fs::create_dir(p).map_err(io_ctx(format!("creating {}", p.display())))?;
             chmod(p, mode).map_err(io_ctx(format!("chmod {}", p.display())))
         };
-        mkdir(tmp, 0o701)?;
+        // The layer directory is closed to other users; `diff` is the tree's root (its mode is
+        // the one containers see).
+        mkdir(tmp, PRIVATE_DIR_MODE)?;
         mkdir(&tmp.join("diff"), 0o755)?;
         mkdir(&tmp.join("merged"), 0o700)?;
         if rw {

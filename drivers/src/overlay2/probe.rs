@@ -37,6 +37,9 @@ pub fn check(data_root: &Path) -> Result<(), String> {
     let scratch = data_root.join(format!(".overlay-probe-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
     let result = (|| {
+        // Closed to other users like the rest of the data root, even for the probe's moment.
+        crate::fsutil::private::private_dir(&scratch)
+            .map_err(|e| format!("creating {}: {e}", scratch.display()))?;
         for d in ["lower1", "lower2", "upper", "work", "merged"] {
             fs::create_dir_all(scratch.join(d)).map_err(|e| format!("creating probe dirs: {e}"))?;
         }

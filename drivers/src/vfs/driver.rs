@@ -41,8 +41,9 @@ impl VfsDriver {
         let home = opts.home.clone();
         let dirs = home.join("dir");
         let meta = home.join("meta");
+        // Closed to other users: each layer directory is a tree's root and keeps its own mode.
         for d in [&home, &dirs, &meta] {
-            fs::create_dir_all(d)
+            crate::fsutil::private::private_dir(d)
                 .map_err(|e| DriverError::io(format!("creating {}", d.display()), e))?;
         }
         clean_leftovers(&dirs)

@@ -49,8 +49,9 @@ impl ZfsDriver {
         let home = std::fs::canonicalize(&opts.home).map_err(|e| {
             DriverError::io(format!("resolving driver home {}", opts.home.display()), e)
         })?;
+        // The datasets' mount points: closed to other users (each mounted root keeps its mode).
         let graph = home.join("graph");
-        std::fs::create_dir_all(&graph)
+        crate::fsutil::private::private_dir(&graph)
             .map_err(|e| DriverError::io(format!("creating {}", graph.display()), e))?;
         let xattrs = xattr_probe::probe(&zfs, &options.fsname, &home)?;
         check_xattrs(&xattrs, &options)?;

@@ -10,3 +10,4 @@ pub mod hostile;
 pub mod image_builder;
 pub mod net;
 pub mod registry;
+pub mod stores;

@@ -131,7 +131,7 @@ pub(super) async fn start(
     detach: bool,
 ) -> Result<Attachment> {
     let files = ExecFiles::new(c, &exec.id);
-    std::fs::create_dir_all(&c.paths.exec_dir)
+    strata_drivers::fsutil::private::private_dir(&c.paths.exec_dir)
         .map_err(|e| EngineError::io(format!("creating {}", c.paths.exec_dir.display()), e))?;
     files.remove();
     let mut cmd = command(shared, c, exec, &files).await?;

@@ -28,6 +28,7 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
+use strata_drivers::fsutil::private::private_dir;
 
 pub use error::TarSplitError;
 pub use recorder::{PendingSplit, SplitRecorder};
@@ -54,6 +55,15 @@ impl SplitStore {
         SplitStore {
             dir: data_root.join("layers"),
         }
+    }
+
+    /// [`SplitStore::new`], its directory made (or fixed) closed to other users: splits record
+    /// every file of every layer.
+    pub fn create(data_root: &Path) -> Result<Self> {
+        let store = Self::new(data_root);
+        private_dir(&store.dir)
+            .map_err(|e| EngineError::io(format!("creating {}", store.dir.display()), e))?;
+        Ok(store)
     }
 
     /// The split file of the layer with this ChainID.

@@ -4,9 +4,11 @@
 //! Recording never fails the read: if the split cannot be written (disk full, say) the layer is
 //! still registered, only without a split (save then falls back to the driver's diff).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
+
+use strata_drivers::fsutil::private::{private_dir, private_file_options};
 
 use super::format::SplitWriter;
 use super::scanner::TarScanner;
@@ -19,13 +21,13 @@ pub(super) struct TempSplit {
 
 impl TempSplit {
     fn create(dir: &Path) -> io::Result<(TempSplit, File)> {
-        fs::create_dir_all(dir)?;
+        private_dir(dir)?;
         let path = dir.join(format!(
             "{}{}",
             super::TEMP_PREFIX,
             hex::encode(rand::random::<[u8; 8]>())
         ));
-        let file = OpenOptions::new()
+        let file = private_file_options()
             .write(true)
             .create_new(true)
             .open(&path)?;

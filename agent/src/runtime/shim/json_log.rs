@@ -99,8 +99,9 @@ impl JsonLog {
     }
 }
 
+/// Open (creating 0600: output may carry secrets) the log for appending.
 fn open_append(path: &Path) -> std::io::Result<File> {
-    std::fs::OpenOptions::new()
+    strata_drivers::fsutil::private::private_file_options()
         .create(true)
         .append(true)
         .open(path)

@@ -105,6 +105,13 @@ pub enum LayerEntry {
         path: String,
         target: String,
     },
+    /// A character device node (images may carry them; unpacking as root makes them).
+    CharDevice {
+        path: String,
+        major: u32,
+        minor: u32,
+        mode: u32,
+    },
 }
 
 impl LayerEntry {
@@ -222,6 +229,18 @@ pub fn layer_tar(entries: &[LayerEntry]) -> Result<Vec<u8>> {
                 header.set_entry_type(tar::EntryType::Link);
                 header.set_mode(0o644);
                 set_raw(&mut header.as_old_mut().linkname, target)?;
+                (path, &[])
+            }
+            LayerEntry::CharDevice {
+                path,
+                major,
+                minor,
+                mode,
+            } => {
+                header.set_entry_type(tar::EntryType::Char);
+                header.set_mode(*mode);
+                header.set_device_major(*major)?;
+                header.set_device_minor(*minor)?;
                 (path, &[])
             }
         };
