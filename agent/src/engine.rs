@@ -91,6 +91,7 @@ impl Engine {
     /// Bring disk, mounts and metadata back in line after a crash (or a clean restart).
     fn repair_blocking(&self) -> Result<()> {
         let running = self.inner.containers.recover()?;
+        self.inner.containers.remove_orphan_dirs()?;
         let running_ids = self.inner.containers.running_ids();
         // Before any policy start (they wait for the mounts to be reconciled, below).
         crate::cgroups::parent::remove_empty(&self.inner.config.cgroup_parent(), &running_ids);

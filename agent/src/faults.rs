@@ -11,6 +11,24 @@
 //!   recorded in the metadata yet (`layers/register.rs`).
 //! - `container-layers-created`: a container's init and rw layers exist in the driver, and the
 //!   container is not recorded yet (`containers/create.rs`).
+//! - `container-recorded`: a container is recorded (`created`), and the create not answered
+//!   yet (`containers/create.rs`).
+//! - `start-runtime-created`: the shim runs and the runtime has created the container (`runc
+//!   init` waits), not started it; the container is not recorded running (`containers/start.rs`).
+//! - `start-runtime-started`: the runtime has started the container's process, and the
+//!   container is not recorded running yet (`containers/start.rs`).
+//! - `commit-container-frozen`: a running container is frozen for `docker commit`, and the new
+//!   image is not recorded yet (`containers/commit.rs`).
+//! - `commit-image-recorded`: the committed image is recorded, and the container is still
+//!   frozen (`containers/commit.rs`).
+//! - `remove-tombstoned`: a container's removal is recorded (its `removing` tombstone) and
+//!   nothing is torn down yet; with `rm -f` the container still runs (`containers/remove.rs`).
+//! - `remove-runtime-deleted`: the removal has deleted the runtime's state, not the layers
+//!   (`containers/remove.rs`).
+//! - `remove-layers-removed`: the removal has removed the container's layers, not its
+//!   directories nor its record (`containers/remove.rs`).
+//! - `remove-files-removed`: the removal has removed layers and directories, not the record
+//!   (`containers/remove.rs`).
 
 use std::sync::OnceLock;
 

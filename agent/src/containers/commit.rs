@@ -2,7 +2,9 @@
 //! parent, the `-init` layer, so the files the agent puts there are not in it) become a new
 //! layer on the image's top layer; the new config is the container's config with the `--change`
 //! instructions applied; the history gains one row (`created_by` = the container's command).
-//! A running container is frozen while its changes are read unless `pause=false`.
+//! A running container is frozen while its changes are read unless `pause=false`; an agent
+//! killed before the thaw leaves it frozen, and the next start thaws it
+//! (`repair_run::reconcile`).
 
 use std::sync::Arc;
 
@@ -41,6 +43,9 @@ impl Engine {
         } else {
             false
         };
+        if frozen {
+            crate::faults::fault_point("commit-container-frozen");
+        }
         let engine = self.clone();
         let image_id = record.image_id.clone();
         let rw_layer = record.rw_layer.clone();
@@ -73,6 +78,9 @@ impl Engine {
         .await
         .map_err(|e| EngineError::Internal(format!("commit task: {e}")));
         if frozen {
+            if matches!(result, Ok(Ok(_))) {
+                crate::faults::fault_point("commit-image-recorded");
+            }
             thaw(&shared, &c).await;
         }
         let new_id: Digest = result??;

@@ -99,6 +99,7 @@ pub(crate) async fn create(
         volume_mounts::discard(shared, volumes).await;
         return Err(e);
     }
+    crate::faults::fault_point("container-recorded");
     shared.registry.insert(Arc::new(Container::new(rec, paths)));
     info!(id = %id, name = %name, image = %image.id, "container created");
     Ok(CreatedContainer { id, warnings })

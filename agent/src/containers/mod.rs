@@ -35,6 +35,8 @@ mod record;
 mod recover;
 mod registry;
 mod remove;
+mod repair_removal;
+mod repair_run;
 mod signal;
 mod start;
 mod status_text;
@@ -131,6 +133,14 @@ impl ContainerManager {
     /// those that ended while the agent was away. Returns the rw layer ids still in use.
     pub fn recover(&self) -> Result<Vec<LayerId>> {
         recover::recover(&self.shared)
+    }
+
+    /// Remove container directories (under the data and exec roots) that no record names:
+    /// what a crash left of a create or a removal. Called after [`recover`].
+    ///
+    /// [`recover`]: ContainerManager::recover
+    pub fn remove_orphan_dirs(&self) -> Result<()> {
+        repair_removal::remove_orphan_dirs(&self.shared)
     }
 
     /// Called by the engine once the driver's mounts are reconciled with what [`recover`]

@@ -79,6 +79,29 @@ pub(crate) fn delete(tx: &Transaction<'_>, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Set (`true`) or clear the tombstone of container `id`: a removal under way, finished at
+/// the next start if the agent dies before the row is deleted.
+pub(crate) fn set_removing(tx: &Transaction<'_>, id: &str, removing: bool) -> Result<()> {
+    tx.execute(
+        "UPDATE containers SET removing = ?2 WHERE id = ?1",
+        params![id, i64::from(removing)],
+    )
+    .map_err(|e| EngineError::metadata(format!("marking container {id} for removal"), e))?;
+    Ok(())
+}
+
+/// The ids of the containers whose removal was under way (tombstoned).
+pub(crate) fn removing_ids(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT id FROM containers WHERE removing != 0")
+        .map_err(|e| EngineError::metadata("listing containers being removed", e))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(|e| EngineError::metadata("listing containers being removed", e))?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| EngineError::metadata("reading a container being removed", e))
+}
+
 /// Every stored container.
 pub(crate) fn load_all(conn: &Connection) -> Result<Vec<ContainerRecord>> {
     let mut stmt = conn

@@ -1,9 +1,12 @@
-//! Recovery at engine open: containers recorded as running either still have a live shim
-//! (reconnect and monitor again) or ended while no agent was watching (record the exit from the
-//! shim's exit file, or 255 "shim vanished"; auto-remove ones are removed; the restart policy
-//! then applies to that exit as to any other). Stopped containers whose policy says so
-//! (`always`, `unless-stopped` not stopped by hand: [`restart::starts_at_agent_start`]) are
-//! started. Both wait until the driver's mounts are reconciled.
+//! Recovery at engine open: removals a crash cut short are finished first
+//! (`repair_removal`). A container whose shim still runs is reconciled with its runtime
+//! (`repair_run`: a start never recorded is adopted or killed, a container left frozen is
+//! thawed) and, when it runs, reconnected and monitored again. One recorded as running whose
+//! shim is gone ended while no agent was watching: record the exit from the shim's exit file, or
+//! 255 "shim vanished"; auto-remove ones are removed; the restart policy then applies to that
+//! exit as to any other. Stopped containers whose policy says so (`always`, `unless-stopped` not
+//! stopped by hand: [`restart::starts_at_agent_start`]) are started. Both wait until the
+//! driver's mounts are reconciled.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +14,14 @@ use std::time::Duration;
 use strata_drivers::LayerId;
 use tracing::{debug, info, warn};
 
-use crate::containers::exit::finish_run;
+use crate::containers::exit::{finish_run, RunEnd};
 use crate::containers::live::{is_active, Container};
 use crate::containers::monitor::{self, exit_from_files};
 use crate::containers::paths::remove_dir_if_present;
-use crate::containers::{record, restart, start, Shared};
+use crate::containers::repair_run::{self, LiveRun};
+use crate::containers::{record, remove, repair_removal, restart, start, Shared};
 use crate::error::{EngineError, Result};
-use crate::model::ContainerStatus;
+use crate::model::{ContainerState, ContainerStatus};
 use crate::runtime::shim_client;
 
 /// Recover every container recorded as running; returns the rw layers still in use.
@@ -27,8 +31,30 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
             "container recovery must run inside the engine's tokio runtime".into(),
         )
     })?;
+    repair_removal::finish_removals(shared, &handle)?;
     let mut in_use = Vec::new();
+    let shims = shim_client::shim_processes();
     for c in shared.registry.all() {
+        let launched = std::path::absolute(&c.paths.shim_dir)
+            .ok()
+            .and_then(|dir| shims.get(&dir).copied());
+        // Runs on a blocking thread of the engine's runtime (`Engine::open`), where waiting
+        // for the runtime's answers is allowed.
+        let discarded = match handle.block_on(repair_run::reconcile(shared, &c, launched))? {
+            LiveRun::NoShim => false,
+            LiveRun::Running => {
+                in_use.push(c.record().rw_layer);
+                c.begin_run();
+                handle.spawn(reconnect(shared.clone(), c.clone()));
+                continue;
+            }
+            LiveRun::Discarded => {
+                if let Err(e) = remove_dir_if_present(&c.paths.exec_dir) {
+                    warn!(dir = %c.paths.exec_dir.display(), error = %e, "removing the files of a start never completed");
+                }
+                true
+            }
+        };
         let rec = c.record();
         if !is_active(rec.state.status) {
             let manually_stopped = c.live().restart.manually_stopped;
@@ -42,45 +68,22 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
             }
             continue;
         }
-        if shim_client::shim_alive(&c.paths.shim_dir) {
-            info!(id = %c.id, "container still running; reconnecting to its shim");
-            if rec.state.status == ContainerStatus::Restarting {
-                // The agent went away while the policy's start had launched the shim.
-                let mut state = rec.state.clone();
-                state.status = ContainerStatus::Running;
-                state.pid = std::fs::read_to_string(
-                    c.paths
-                        .shim_dir
-                        .join(crate::runtime::state_files::CONTAINER_PID),
-                )
-                .ok()
-                .and_then(|p| p.trim().parse().ok())
-                .unwrap_or(0);
-                shared
-                    .db
-                    .write("recording a restart found running at start", |tx| {
-                        record::save_state(tx, &c.id, &state)
-                    })?;
-                c.live().record.state = state;
-            }
-            in_use.push(rec.rw_layer.clone());
-            c.begin_run();
-            handle.spawn(reconnect(shared.clone(), c.clone()));
-            continue;
-        }
-        let end = exit_from_files(&c);
+        let end = if discarded {
+            // A restart whose start was never completed (a discarded run is never one recorded
+            // running or paused): the exit that caused it stands.
+            previous_end(&rec.state)
+        } else {
+            exit_from_files(&c)
+        };
         warn!(id = %c.id, exit_code = end.exit_code, error = %end.error, "container ended while the agent was away");
-        // Recovery runs on a blocking thread of the engine's runtime (`Engine::open`), where
-        // waiting for one short runtime call is allowed; done now, so open returns clean.
+        // Done now, so open returns clean.
         if let Err(e) = handle.block_on(shared.runtime.delete(&c.id, true)) {
             debug!(id = %c.id, error = %e, "runtime delete of a container that ended while away");
         }
         if rec.spec.host.auto_remove {
             // Its layers are no longer named by any container: the repair that follows
             // recovery unmounts and removes them as orphans.
-            shared.db.write("removing auto-remove container", |tx| {
-                record::delete(tx, &c.id)
-            })?;
+            remove::delete_record(&shared.db, &c.id)?;
             shared.registry.remove(&c.id);
             c.live().removed = true;
             for dir in [&c.paths.data_dir, &c.paths.exec_dir] {
@@ -117,6 +120,17 @@ pub(crate) fn recover(shared: &Arc<Shared>) -> Result<Vec<LayerId>> {
         }
     }
     Ok(in_use)
+}
+
+/// The end of the run recorded in `state`.
+fn previous_end(state: &ContainerState) -> RunEnd {
+    RunEnd {
+        exit_code: state.exit_code,
+        oom_killed: state.oom_killed,
+        finished_at: state.finished_at.clone(),
+        error: state.error.clone(),
+        rw_mounted: false,
+    }
 }
 
 /// Wait until the engine has reconciled the driver's mounts with what recovery reported in

@@ -1,7 +1,9 @@
 //! `docker rm [-f]`: refuse a running container unless forced (then SIGKILL and wait for the
-//! exit), then delete the record in one transaction, and remove the layers, directories and
-//! runtime state. Whatever cannot be removed after the record is gone is logged; layers left
-//! that way are orphans the next start collects.
+//! exit). The removal is recorded first (the `removing` tombstone), then the runtime state,
+//! layers and directories are removed, then the record is deleted in one transaction. An agent
+//! killed anywhere in between finishes the removal at its next start
+//! (`repair_removal::finish_removals`). Whatever cannot be removed is logged; layers and
+//! directories left that way are orphans the next start collects.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,8 @@ use crate::containers::live::{is_active, resolve, Container, StdinState, RUN_REM
 use crate::containers::paths::remove_dir_if_present;
 use crate::containers::{record, Shared};
 use crate::error::{EngineError, Result};
+use crate::faults::fault_point;
+use crate::metadata::Db;
 
 /// How long a forced removal waits for the container to die after SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(30);
@@ -45,6 +49,8 @@ pub(crate) async fn remove(shared: &Arc<Shared>, c: &Arc<Container>, force: bool
                  before removing or force remove"
             )));
         }
+        // Decided: an agent killed from here on removes it at its next start.
+        mark_removing(shared, &c.id, true).await?;
         let exited = c.on_next_exit();
         if let Err(e) = shared.runtime.kill(&c.id, libc::SIGKILL, false).await {
             warn!(id = %c.id, error = %e, "SIGKILL for forced removal");
@@ -53,6 +59,10 @@ pub(crate) async fn remove(shared: &Arc<Shared>, c: &Arc<Container>, force: bool
         // The monitor records the exit; it needs the lifecycle lock.
         drop(guard);
         if tokio::time::timeout(KILL_GRACE, exited).await.is_err() {
+            // It stays: so must its record.
+            if let Err(e) = mark_removing(shared, &c.id, false).await {
+                warn!(id = %c.id, error = %e, "clearing the tombstone of a removal that failed");
+            }
             return Err(EngineError::Internal(format!(
                 "container {} did not exit within {}s of SIGKILL",
                 c.id,
@@ -65,15 +75,35 @@ pub(crate) async fn remove(shared: &Arc<Shared>, c: &Arc<Container>, force: bool
 /// Remove a container that is not running. Callers hold `c.lifecycle`.
 pub(crate) async fn remove_locked(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<()> {
     let rec = c.record();
+    mark_removing(shared, &c.id, true).await?;
+
+    if let Err(e) = shared.runtime.delete(&c.id, true).await {
+        debug!(id = %c.id, error = %e, "runtime delete at removal (nothing to delete is fine)");
+    }
+    fault_point("remove-runtime-deleted");
+    let driver = shared.driver.clone();
+    let paths = c.paths.clone();
+    let (rw, init) = (rec.rw_layer.clone(), rec.init_layer.clone());
+    let cleaned = Shared::blocking("removing container files", move || {
+        remove_layer(driver.as_ref(), &rw);
+        remove_layer(driver.as_ref(), &init);
+        fault_point("remove-layers-removed");
+        for dir in [&paths.data_dir, &paths.exec_dir] {
+            if let Err(e) = remove_dir_if_present(dir) {
+                warn!(dir = %dir.display(), error = %e, "removing container directory");
+            }
+        }
+        fault_point("remove-files-removed");
+        Ok(())
+    })
+    .await;
+    if let Err(e) = cleaned {
+        warn!(id = %c.id, error = %e, "removing container files");
+    }
+
     let db = shared.db.clone();
     let id = c.id.clone();
-    Shared::blocking("deleting container record", move || {
-        db.write("deleting container", |tx| {
-            record::delete(tx, &id)?;
-            crate::network::forget_container(tx, &id)
-        })
-    })
-    .await?;
+    Shared::blocking("deleting container record", move || delete_record(&db, &id)).await?;
     shared.registry.remove(&c.id);
     let (exit_waiters, removed_waiters, state) = {
         let mut live = c.live();
@@ -90,32 +120,35 @@ pub(crate) async fn remove_locked(shared: &Arc<Shared>, c: &Arc<Container>) -> R
         slot.run = RUN_REMOVED;
         slot.state = StdinState::Closed;
     });
-
-    if let Err(e) = shared.runtime.delete(&c.id, true).await {
-        debug!(id = %c.id, error = %e, "runtime delete at removal (nothing to delete is fine)");
-    }
-    let driver = shared.driver.clone();
-    let paths = c.paths.clone();
-    let (rw, init) = (rec.rw_layer.clone(), rec.init_layer.clone());
-    let cleaned = Shared::blocking("removing container files", move || {
-        remove_layer(driver.as_ref(), &rw);
-        remove_layer(driver.as_ref(), &init);
-        for dir in [&paths.data_dir, &paths.exec_dir] {
-            if let Err(e) = remove_dir_if_present(dir) {
-                warn!(dir = %dir.display(), error = %e, "removing container directory");
-            }
-        }
-        Ok(())
-    })
-    .await;
-    if let Err(e) = cleaned {
-        warn!(id = %c.id, error = %e, "removing container files");
-    }
     let outcome = Container::outcome(&state);
     resolve(exit_waiters, &outcome);
     resolve(removed_waiters, &outcome);
     info!(id = %c.id, name = %rec.name, "container removed");
     Ok(())
+}
+
+/// Store (or clear) container `id`'s tombstone: from here on its removal is under way.
+async fn mark_removing(shared: &Arc<Shared>, id: &str, removing: bool) -> Result<()> {
+    let db = shared.db.clone();
+    let key = id.to_string();
+    Shared::blocking("recording the removal", move || {
+        db.write("recording the removal", |tx| {
+            record::set_removing(tx, &key, removing)
+        })
+    })
+    .await?;
+    if removing {
+        fault_point("remove-tombstoned");
+    }
+    Ok(())
+}
+
+/// Delete container `id`'s record and what other tables keep of it, in one transaction.
+pub(crate) fn delete_record(db: &Db, id: &str) -> Result<()> {
+    db.write("deleting container", |tx| {
+        record::delete(tx, id)?;
+        crate::network::forget_container(tx, id)
+    })
 }
 
 /// Remove a driver layer; a layer still mounted (a use nobody released) is released once first.

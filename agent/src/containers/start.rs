@@ -1,7 +1,9 @@
 //! `docker start`: mount the rw layer, write the bundle, launch the shim (which creates the
-//! container), connect to it, hand its streams to the hub, start the monitor, then tell the
-//! runtime to start the process. Nothing is lost between create and start because the agent
-//! connects before the process runs.
+//! container), connect to it, hand its streams to the hub, start the monitor, tell the runtime
+//! to start the process, then record the container running. Nothing is lost between create and
+//! start because the agent connects before the process runs. An agent killed before the record
+//! leaves a shim the next start adopts (the process runs) or kills (it was never started):
+//! `repair_run::reconcile`.
 
 use std::sync::Arc;
 
@@ -63,8 +65,8 @@ async fn start_from(shared: &Arc<Shared>, c: &Arc<Container>, restarting: bool) 
     }
     c.begin_run();
     let mut mounted = false;
-    match launch_and_connect(shared, c, &mut mounted).await {
-        Ok(()) => {}
+    let container_pid = match launch_and_connect(shared, c, &mut mounted).await {
+        Ok(pid) => pid,
         Err(e) => {
             // Nothing watches this run: end it here.
             let message = e.to_string();
@@ -85,7 +87,7 @@ async fn start_from(shared: &Arc<Shared>, c: &Arc<Container>, restarting: bool) 
             }
             return Err(e);
         }
-    }
+    };
     // The monitor owns the run now: a failure from here on is recorded by it, with the exit.
     if let Err(e) = shared.runtime.start(&c.id).await {
         let message = e.to_string();
@@ -96,15 +98,35 @@ async fn start_from(shared: &Arc<Shared>, c: &Arc<Container>, restarting: bool) 
         }
         return Err(e.into());
     }
+    crate::faults::fault_point("start-runtime-started");
+    let mut state = c.state();
+    state.status = ContainerStatus::Running;
+    state.pid = i64::from(container_pid);
+    state.exit_code = 0;
+    state.oom_killed = false;
+    state.error = String::new();
+    state.started_at = time::now_rfc3339();
+    if let Err(e) = shared.persist_state(c, &state).await {
+        // A run the store does not know of must not go on: end it (the monitor records the
+        // exit, with this error).
+        warn!(id = %c.id, error = %e, "recording the start failed; killing the container");
+        c.live().start_error = Some(e.to_string());
+        if let Err(kill) = shared.runtime.delete(&c.id, true).await {
+            warn!(id = %c.id, error = %kill, "killing the container whose start was not recorded");
+        }
+        return Err(e);
+    }
     info!(id = %c.id, "container started");
     Ok(())
 }
 
+/// Everything up to a created container whose shim the monitor watches; returns the
+/// container's init pid.
 async fn launch_and_connect(
     shared: &Arc<Shared>,
     c: &Arc<Container>,
     mounted: &mut bool,
-) -> Result<()> {
+) -> Result<i32> {
     let rec = c.record();
     let driver = shared.driver.clone();
     let rw = rec.rw_layer.clone();
@@ -209,20 +231,8 @@ async fn launch_and_connect(
         stdin: rec.config.open_stdin,
     };
     let handle = shim_client::launch(&shared.config.shim_binary, &shim_config).await?;
-    let connected = async {
-        let conn = shim_client::connect(&c.paths.shim_dir).await?;
-        let mut state = c.state();
-        state.status = ContainerStatus::Running;
-        state.pid = i64::from(handle.container_pid);
-        state.exit_code = 0;
-        state.oom_killed = false;
-        state.error = String::new();
-        state.started_at = time::now_rfc3339();
-        shared.persist_state(c, &state).await?;
-        Ok::<_, EngineError>(conn)
-    }
-    .await;
-    let conn = match connected {
+    crate::faults::fault_point("start-runtime-created");
+    let conn = match shim_client::connect(&c.paths.shim_dir).await {
         Ok(conn) => conn,
         Err(e) => {
             // The shim holds a created container nobody will start: remove it (the shim then
@@ -230,13 +240,13 @@ async fn launch_and_connect(
             if let Err(kill) = shared.runtime.delete(&c.id, true).await {
                 warn!(id = %c.id, error = %kill, "removing the created container after a failed connect");
             }
-            return Err(e);
+            return Err(e.into());
         }
     };
     c.open_stdin(conn.stdin);
     c.live().resize = Some(conn.resize);
     monitor::spawn(shared.clone(), c.clone(), conn.events);
-    Ok(())
+    Ok(handle.container_pid)
 }
 
 #[cfg(test)]

@@ -153,6 +153,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE containers ADD COLUMN manually_stopped INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 7: the tombstone of a removal under way (`docker rm`): set before anything is torn down,
+    // so a removal cut short by a crash is finished at the next start.
+    r#"
+    ALTER TABLE containers ADD COLUMN removing INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<()> {

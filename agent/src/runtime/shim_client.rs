@@ -433,14 +433,16 @@ async fn recv_stdin(stdin: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes> 
 /// Whether the shim whose files are in `state_dir` is still alive: its pid file names a live
 /// (not zombie) `strata shim` process of this state directory, and its socket exists.
 pub fn shim_alive(state_dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(state_dir.join(state_files::SHIM_PID)) else {
-        return false;
-    };
-    let Ok(pid) = text.trim().parse::<i32>() else {
-        return false;
-    };
+    live_shim_pid(state_dir).is_some() && state_dir.join(state_files::SOCKET).exists()
+}
+
+/// The pid of the shim of `state_dir` while it runs: its pid file names a live (not zombie)
+/// `strata shim` process of this state directory.
+pub fn live_shim_pid(state_dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(state_dir.join(state_files::SHIM_PID)).ok()?;
+    let pid = text.trim().parse::<i32>().ok()?;
     if pid <= 0 || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
-        return false;
+        return None;
     }
     let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
@@ -450,21 +452,35 @@ pub fn shim_alive(state_dir: &Path) -> bool {
         })
         .unwrap_or(true);
     if zombie {
-        return false;
+        return None;
     }
     // Guard against pid reuse: the process must be the shim of this state directory.
-    let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmdline| {
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let wanted = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
-            args.contains(&b"shim".as_slice())
-                && args.windows(2).any(|w| {
-                    w[0] == b"--state-dir"
-                        && Path::new(std::ffi::OsStr::from_bytes(w[1])) == wanted.as_path()
-                })
-        })
-        .unwrap_or(false);
-    ours && state_dir.join(state_files::SOCKET).exists()
+    let wanted = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_path_buf());
+    (shim_state_dir(pid).as_deref() == Some(wanted.as_path())).then_some(pid)
+}
+
+/// The `--state-dir` of process `pid` while it is a `strata shim` (not once it has exited).
+pub fn shim_state_dir(pid: i32) -> Option<PathBuf> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    if !args.contains(&b"shim".as_slice()) {
+        return None;
+    }
+    args.windows(2)
+        .find(|w| w[0] == b"--state-dir")
+        .map(|w| PathBuf::from(std::ffi::OsStr::from_bytes(w[1])))
+}
+
+/// Every `strata shim` process running now, by its state directory (absolute), ready or
+/// still creating its container.
+pub fn shim_processes() -> std::collections::HashMap<PathBuf, i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((shim_state_dir(pid)?, pid)))
+        .collect()
 }
 
 /// The exit the shim recorded, if the container has ended.

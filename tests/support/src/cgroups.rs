@@ -49,3 +49,62 @@ fn remove_tree(dir: &Path) {
     }
     let _ = std::fs::remove_dir(dir);
 }
+
+/// The containers (cgroups directly under `parent`, by name) whose freezer is frozen in any
+/// hierarchy: cgroup v1 `freezer.state` `FROZEN` or `FREEZING`, v2 `cgroup.freeze` `1`.
+pub fn frozen_under(parent: &str) -> Vec<String> {
+    let parent = parent.trim_matches('/');
+    let mut frozen = Vec::new();
+    for mount in hierarchies() {
+        let Ok(entries) = std::fs::read_dir(mount.join(parent)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            let v1 = read("freezer.state");
+            let is_frozen = matches!(v1.trim(), "FROZEN" | "FREEZING") || read("cgroup.freeze").trim() == "1";
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_frozen && !frozen.contains(&name) {
+                frozen.push(name);
+            }
+        }
+    }
+    frozen
+}
+
+/// A process in one of the cgroups under an agent's parent.
+#[derive(Clone, Debug)]
+pub struct CgroupProcess {
+    pub pid: i32,
+    /// The cgroup directly under the parent it is in: a container id.
+    pub container: String,
+    /// Its command line, arguments separated by spaces.
+    pub cmdline: String,
+}
+
+/// Every process in a cgroup under `parent` (in any hierarchy).
+pub fn processes_under(parent: &str) -> Vec<CgroupProcess> {
+    let prefix = format!("/{}/", parent.trim_matches('/'));
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        let Ok(cgroups) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+            continue;
+        };
+        let container = cgroups.lines().find_map(|line| {
+            let path = line.splitn(3, ':').nth(2)?;
+            let rest = path.strip_prefix(&prefix)?;
+            Some(rest.split('/').next()?.to_string())
+        });
+        if let Some(container) = container {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").trim().to_string())
+                .unwrap_or_default();
+            out.push(CgroupProcess { pid, container, cmdline });
+        }
+    }
+    out
+}

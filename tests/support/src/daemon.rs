@@ -402,6 +402,21 @@ impl StrataDaemon {
         Ok((status, body.to_string()))
     }
 
+    /// Start the docker CLI against this daemon in the background (stdio on /dev/null).
+    pub fn docker_spawn<I, S>(&self, args: I) -> Result<Child>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.docker_command()
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("running the docker CLI (is docker installed?)")
+    }
+
     /// `docker inspect NAME`: the one object it prints.
     pub fn inspect(&self, name: &str) -> Result<serde_json::Value> {
         let text = self.docker_ok(["inspect", name])?;
@@ -512,9 +527,32 @@ impl StrataDaemon {
         Ok(status)
     }
 
+    /// SIGKILL the daemon, as a crash would end it, and wait for it to end.
+    pub fn kill(&mut self) -> Result<ExitStatus> {
+        let Some(mut child) = self.child.take() else {
+            bail!("the daemon is not running");
+        };
+        child.kill().context("sending SIGKILL to strata")?;
+        child.wait().context("waiting for the killed strata")
+    }
+
     /// Everything under our temporary root that is still mounted.
     pub fn leftover_mounts(&self) -> Vec<PathBuf> {
         mounts_under(&self.base_path)
+    }
+
+    /// Processes other than the daemon whose command line names its exec root (its shims, and
+    /// runtime calls under way), with their command lines.
+    pub fn processes_naming_exec_root(&self) -> Vec<(i32, String)> {
+        let daemon = self.pid().map(|p| p as i32);
+        processes_mentioning(&self.exec_root)
+            .into_iter()
+            .filter(|pid| Some(*pid) != daemon)
+            .filter_map(|pid| {
+                let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                Some((pid, String::from_utf8_lossy(&raw).replace('\0', " ").trim().to_string()))
+            })
+            .collect()
     }
 
     /// Best-effort removal of containers the daemon left running: runc state under our exec
