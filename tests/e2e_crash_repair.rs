@@ -484,6 +484,7 @@ fn run_d_killed_mid_operation() -> Result<()> {
         a.kill_and_restart()?;
         let _ = run.wait();
         let status = a.status(&name)?;
+        eprintln!("run -d killed {delay_ms} ms after its shim appeared: {name} is {status}");
         ensure!(
             status == "created" || status == "running",
             "cycle {cycle} (kill {delay_ms} ms after the shim appeared): {name} is {status}"
