@@ -14,11 +14,10 @@
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use strata_test_support::daemon::{DaemonOptions, StrataDaemon};
+use strata_test_support::daemon::{DaemonOptions, StrataDaemon, FAULT_ENV};
 use strata_test_support::docker_cli::OutputExt;
 use strata_test_support::first_light::first_light;
 use strata_test_support::image_builder::TestImage;
@@ -26,8 +25,6 @@ use strata_test_support::stores::{btrfs_mount, run_tool, ZfsDataset};
 
 /// The image the crash-repair tests load.
 const IMAGE: &str = "strata-test/crash:1";
-/// The agent's fault-injection variable (agent/src/faults.rs).
-const FAULT_ENV: &str = "STRATA_FAULT_KILL_AT";
 /// How long a daemon armed with a fault point may take to die once the request reached it.
 const DEATH_TIMEOUT: Duration = Duration::from_secs(60);
 /// SIGKILL's number on Linux.
@@ -255,20 +252,6 @@ fn first_light_zfs() -> Result<()> {
     first_light_on(Store::zfs()?)
 }
 
-/// Driver ids the metadata records: layers, and containers' init and rw layers.
-fn recorded_layers(d: &StrataDaemon) -> Result<BTreeSet<String>> {
-    let out = Command::new("sqlite3")
-        .arg(d.db_path())
-        .arg(
-            "select cache_id from layers union all select rw_layer from containers \
-             union all select init_layer from containers;",
-        )
-        .output()
-        .context("running sqlite3")?;
-    let text = out.ok("sqlite3 recorded layer ids")?;
-    Ok(text.lines().map(str::to_string).collect())
-}
-
 /// Start armed with `point`, run `docker args` (which reaches it), check the agent died of
 /// SIGKILL and left orphans (on the store, not in the metadata); returns the orphans.
 fn crash_at(
@@ -293,7 +276,7 @@ fn crash_at(
         d.log_tail(30)
     );
     let after = store.layers(d)?;
-    let recorded = recorded_layers(d)?;
+    let recorded = d.recorded_layers()?;
     let orphans: BTreeSet<String> = after
         .difference(&before)
         .filter(|id| !recorded.contains(*id))
@@ -332,7 +315,7 @@ fn restart_repairs(d: &mut StrataDaemon, store: &Store, orphans: &BTreeSet<Strin
             }
         }
     }
-    let recorded = recorded_layers(d)?;
+    let recorded = d.recorded_layers()?;
     ensure!(
         present == recorded,
         "after repair the {} store holds exactly what the metadata records: store {present:?}, \

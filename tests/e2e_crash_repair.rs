@@ -11,19 +11,16 @@
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 use strata_test_support::cgroups::{default_parent, frozen_under, processes_under};
-use strata_test_support::daemon::{DaemonOptions, StrataDaemon};
+use strata_test_support::daemon::{DaemonOptions, StrataDaemon, FAULT_ENV};
 use strata_test_support::docker_cli::OutputExt;
 use strata_test_support::image_builder::TestImage;
 
 const IMAGE: &str = "strata-test/crash-repair:1";
-/// The agent's fault-injection variable (agent/src/faults.rs).
-const FAULT_ENV: &str = "STRATA_FAULT_KILL_AT";
 /// How long an agent may take to die once the request reached its fault point, and how long
 /// the polls below wait for what they expect.
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -94,7 +91,10 @@ impl Agent {
     /// SIGKILL the agent now and start it again.
     fn kill_and_restart(&mut self) -> Result<()> {
         let status = self.d.kill()?;
-        ensure!(status.signal() == Some(SIGKILL), "the agent was killed, it reports {status}");
+        ensure!(
+            status.signal() == Some(SIGKILL),
+            "the agent was killed, it reports {status}"
+        );
         self.d.restart(&DaemonOptions::default())
     }
 
@@ -105,7 +105,8 @@ impl Agent {
             return Ok(None);
         }
         let text = out.ok(&format!("docker container inspect {name}"))?;
-        let list: Value = serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
+        let list: Value =
+            serde_json::from_str(&text).with_context(|| format!("inspect: {text}"))?;
         Ok(list.get(0).cloned())
     }
 
@@ -114,7 +115,10 @@ impl Agent {
         let state = self
             .inspect(name)?
             .with_context(|| format!("container {name} exists"))?;
-        Ok(state["State"]["Status"].as_str().unwrap_or_default().to_string())
+        Ok(state["State"]["Status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     /// Every container as `docker inspect` shows it: id -> (status, paused).
@@ -122,10 +126,15 @@ impl Agent {
         let ids = self.docker_ok(["ps", "-a", "-q", "--no-trunc"])?;
         let mut out = Vec::new();
         for id in ids.lines().filter(|l| !l.is_empty()) {
-            let c = self.inspect(id)?.with_context(|| format!("{id} is listed"))?;
+            let c = self
+                .inspect(id)?
+                .with_context(|| format!("{id} is listed"))?;
             out.push((
                 id.to_string(),
-                c["State"]["Status"].as_str().unwrap_or_default().to_string(),
+                c["State"]["Status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 c["State"]["Paused"].as_bool().unwrap_or(false),
             ));
         }
@@ -173,7 +182,12 @@ impl Agent {
             .filter(|(_, _, paused)| *paused)
             .map(|(id, _, _)| id.clone())
             .collect();
-        let context = || format!("{what}: containers {containers:?}\nlog tail:\n{}", self.d.log_tail(30));
+        let context = || {
+            format!(
+                "{what}: containers {containers:?}\nlog tail:\n{}",
+                self.d.log_tail(30)
+            )
+        };
 
         let frozen: BTreeSet<String> = frozen_under(&self.parent).into_iter().collect();
         ensure!(
@@ -207,7 +221,10 @@ impl Agent {
                 Some(id) if cmdline.contains(" shim ") && live.contains(id.as_str()) => {
                     shims.push(id)
                 }
-                _ => bail!("process {pid} ({cmdline}) of the agent outlives its container; {}", context()),
+                _ => bail!(
+                    "process {pid} ({cmdline}) of the agent outlives its container; {}",
+                    context()
+                ),
             }
         }
         shims.sort();
@@ -225,7 +242,10 @@ impl Agent {
             (self.d.exec_root().join("netns"), &live),
         ] {
             let names = entries(&dir)?;
-            let stray: Vec<&String> = names.iter().filter(|n| !allowed.contains(n.as_str())).collect();
+            let stray: Vec<&String> = names
+                .iter()
+                .filter(|n| !allowed.contains(n.as_str()))
+                .collect();
             ensure!(
                 stray.is_empty(),
                 "{} holds {stray:?}, which no (running) container names; {}",
@@ -238,7 +258,7 @@ impl Agent {
             .into_iter()
             .filter(|n| n != "l")
             .collect();
-        let recorded = recorded_layers(&self.d)?;
+        let recorded = self.d.recorded_layers()?;
         ensure!(
             on_disk == recorded,
             "the driver holds exactly the recorded layers: on disk {on_disk:?}, recorded {recorded:?}; {}",
@@ -288,20 +308,6 @@ fn entries(dir: &Path) -> Result<BTreeSet<String>> {
     }
 }
 
-/// Driver ids the metadata records: image layers, and containers' init and rw layers.
-fn recorded_layers(d: &StrataDaemon) -> Result<BTreeSet<String>> {
-    let out = Command::new("sqlite3")
-        .arg(d.db_path())
-        .arg(
-            "select cache_id from layers union all select rw_layer from containers \
-             union all select init_layer from containers;",
-        )
-        .output()
-        .context("running sqlite3")?;
-    let text = out.ok("sqlite3 recorded layer ids")?;
-    Ok(text.lines().map(str::to_string).collect())
-}
-
 /// Poll `probe` every few milliseconds until it gives a value.
 fn wait_until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> Result<T> {
     let started = Instant::now();
@@ -322,7 +328,10 @@ fn create_killed_after_the_record() -> Result<()> {
     let mut args = vec!["create", "--name", "made", IMAGE];
     args.extend(SLEEPER);
     a.crash_at("container-recorded", &args)?;
-    ensure!(a.status("made")? == "created", "the recorded container is shown created");
+    ensure!(
+        a.status("made")? == "created",
+        "the recorded container is shown created"
+    );
     a.check_consistent("after a create killed once recorded")?;
     a.docker_ok(["start", "made"])?;
     a.exec_works("made")?;
@@ -335,7 +344,9 @@ fn run_killed_before_the_runtime_start() -> Result<()> {
     let mut args = vec!["run", "-d", "--name", "unstarted", IMAGE];
     args.extend(SLEEPER);
     a.crash_at("start-runtime-created", &args)?;
-    let c = a.inspect("unstarted")?.context("the created container is kept")?;
+    let c = a
+        .inspect("unstarted")?
+        .context("the created container is kept")?;
     ensure!(
         c["State"]["Status"] == "created" && c["State"]["Pid"] == 0,
         "a start the agent did not complete leaves the container created: {}",
@@ -343,7 +354,10 @@ fn run_killed_before_the_runtime_start() -> Result<()> {
     );
     a.check_consistent("after a start killed before the runtime started the container")?;
     a.docker_ok(["start", "unstarted"])?;
-    ensure!(a.status("unstarted")? == "running", "docker start works afterwards");
+    ensure!(
+        a.status("unstarted")? == "running",
+        "docker start works afterwards"
+    );
     a.exec_works("unstarted")?;
     a.remove_all_and_check("after removing the container")
 }
@@ -354,7 +368,9 @@ fn run_killed_after_the_runtime_start() -> Result<()> {
     let mut args = vec!["run", "-d", "--name", "started", IMAGE];
     args.extend(SLEEPER);
     a.crash_at("start-runtime-started", &args)?;
-    let c = a.inspect("started")?.context("the started container is kept")?;
+    let c = a
+        .inspect("started")?
+        .context("the started container is kept")?;
     let pid = c["State"]["Pid"].as_i64().unwrap_or(0);
     ensure!(
         c["State"]["Status"] == "running" && pid > 0 && Path::new(&format!("/proc/{pid}")).exists(),
@@ -365,7 +381,10 @@ fn run_killed_after_the_runtime_start() -> Result<()> {
     a.exec_works("started")?;
     a.unpause_refuses("started")?;
     a.docker_ok(["stop", "-t", "1", "started"])?;
-    ensure!(a.status("started")? == "exited", "docker stop works on the adopted container");
+    ensure!(
+        a.status("started")? == "exited",
+        "docker stop works on the adopted container"
+    );
     a.remove_all_and_check("after removing the container")
 }
 
@@ -375,14 +394,27 @@ fn commit_killed_while_frozen() -> Result<()> {
     a.run_sleeper("committed")?;
     a.run_sleeper("paused-by-user")?;
     a.docker_ok(["pause", "paused-by-user"])?;
-    a.crash_at("commit-container-frozen", &["commit", "committed", "crash/commit:frozen"])?;
-    ensure!(a.status("committed")? == "running", "the committed container runs");
-    ensure!(a.status("paused-by-user")? == "paused", "the container the user paused stays paused");
+    a.crash_at(
+        "commit-container-frozen",
+        &["commit", "committed", "crash/commit:frozen"],
+    )?;
+    ensure!(
+        a.status("committed")? == "running",
+        "the committed container runs"
+    );
+    ensure!(
+        a.status("paused-by-user")? == "paused",
+        "the container the user paused stays paused"
+    );
     a.check_consistent("after a commit killed while the container was frozen")?;
     a.exec_works("committed")?;
     a.unpause_refuses("committed")?;
     let out = a.d.docker(["image", "inspect", "crash/commit:frozen"]);
-    ensure!(out.code() != 0, "the commit cut short recorded no image: {}", out.describe());
+    ensure!(
+        out.code() != 0,
+        "the commit cut short recorded no image: {}",
+        out.describe()
+    );
     a.docker_ok(["commit", "committed", "crash/commit:again"])?;
     a.docker_ok(["unpause", "paused-by-user"])?;
     a.exec_works("paused-by-user")?;
@@ -394,13 +426,22 @@ fn commit_killed_after_the_image_is_recorded() -> Result<()> {
     let mut a = Agent::start()?;
     a.run_sleeper("committed")?;
     a.docker_ok(["exec", "committed", "sh", "-c", "echo kept > /marker"])?;
-    a.crash_at("commit-image-recorded", &["commit", "committed", "crash/commit:recorded"])?;
-    ensure!(a.status("committed")? == "running", "the committed container runs");
+    a.crash_at(
+        "commit-image-recorded",
+        &["commit", "committed", "crash/commit:recorded"],
+    )?;
+    ensure!(
+        a.status("committed")? == "running",
+        "the committed container runs"
+    );
     a.check_consistent("after a commit killed before the thaw")?;
     a.exec_works("committed")?;
     a.unpause_refuses("committed")?;
     let out = a.docker_ok(["run", "--rm", "crash/commit:recorded", "cat", "/marker"])?;
-    ensure!(out == "kept\n", "the recorded image holds the container's change: {out:?}");
+    ensure!(
+        out == "kept\n",
+        "the recorded image holds the container's change: {out:?}"
+    );
     a.docker_ok(["commit", "committed", "crash/commit:again"])?;
     a.remove_all_and_check("after removing the container")
 }
@@ -429,7 +470,10 @@ fn rm_killed_at_each_step() -> Result<()> {
                 "docker {} killed at {point}: the removal is finished at the next start",
                 args.join(" ")
             );
-            a.check_consistent(&format!("after docker {} killed at {point}", args.join(" ")))?;
+            a.check_consistent(&format!(
+                "after docker {} killed at {point}",
+                args.join(" ")
+            ))?;
             a.run_sleeper(&name)?;
             a.docker_ok(["rm", "-f", name.as_str()])?;
         }
@@ -444,7 +488,13 @@ fn commit_killed_mid_operation() -> Result<()> {
     a.run_sleeper("paused-by-user")?;
     a.docker_ok(["pause", "paused-by-user"])?;
     // 256 MiB of changes: the diff takes seconds, the container is frozen all along.
-    a.docker_ok(["exec", "big", "sh", "-c", "head -c 268435456 /dev/urandom > /big"])?;
+    a.docker_ok([
+        "exec",
+        "big",
+        "sh",
+        "-c",
+        "head -c 268435456 /dev/urandom > /big",
+    ])?;
     let mut commit = a.d.docker_spawn(["commit", "big", "crash/commit:mid"])?;
     let parent = a.parent.clone();
     wait_until("the commit to freeze the container", || {
@@ -452,8 +502,14 @@ fn commit_killed_mid_operation() -> Result<()> {
     })?;
     a.kill_and_restart()?;
     let _ = commit.wait();
-    ensure!(a.status("big")? == "running", "the container being committed runs");
-    ensure!(a.status("paused-by-user")? == "paused", "the container the user paused stays paused");
+    ensure!(
+        a.status("big")? == "running",
+        "the container being committed runs"
+    );
+    ensure!(
+        a.status("paused-by-user")? == "paused",
+        "the container the user paused stays paused"
+    );
     a.check_consistent("after an agent killed during a commit")?;
     a.exec_works("big")?;
     a.unpause_refuses("big")?;
@@ -489,7 +545,9 @@ fn run_d_killed_mid_operation() -> Result<()> {
             status == "created" || status == "running",
             "cycle {cycle} (kill {delay_ms} ms after the shim appeared): {name} is {status}"
         );
-        a.check_consistent(&format!("cycle {cycle}: after run -d killed {delay_ms} ms in"))?;
+        a.check_consistent(&format!(
+            "cycle {cycle}: after run -d killed {delay_ms} ms in"
+        ))?;
         if status == "created" {
             a.docker_ok(["start", name.as_str()])?;
         }
@@ -521,7 +579,9 @@ fn rm_f_killed_mid_operation() -> Result<()> {
             a.inspect(&name)?.is_none(),
             "cycle {cycle} (kill {delay_ms} ms after the process died): the removal is finished"
         );
-        a.check_consistent(&format!("cycle {cycle}: after rm -f killed {delay_ms} ms in"))?;
+        a.check_consistent(&format!(
+            "cycle {cycle}: after rm -f killed {delay_ms} ms in"
+        ))?;
         a.run_sleeper(&name)?;
         a.exec_works(&name)?;
     }

@@ -48,11 +48,9 @@ pub(crate) async fn reconcile(
     launched: Option<i32>,
 ) -> Result<LiveRun> {
     if !shim_alive(&c.paths.shim_dir) {
-        let recorded_started = matches!(
-            c.state().status,
-            ContainerStatus::Running | ContainerStatus::Paused
-        );
-        let Some(pid) = launched.filter(|_| !recorded_started) else {
+        // A shim still finishing the run of a container recorded running is no launch: its
+        // exit is read from its files.
+        let Some(pid) = launched.filter(|_| !c.has_process()) else {
             return Ok(LiveRun::NoShim);
         };
         // The agent died while the runtime was creating the container.
@@ -72,10 +70,7 @@ async fn settle_launch(c: &Container, pid: i32) {
     while !shim_alive(&c.paths.shim_dir) && shim_state_dir(pid).is_some() {
         if Instant::now() > deadline {
             warn!(id = %c.id, pid, "a shim launched by the previous agent never became ready; killing it");
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            kill(pid);
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -92,12 +87,9 @@ async fn reconcile_live_run(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<
         }
     };
     let (runtime_status, runtime_pid) = runtime.map(|s| (s.status, s.pid)).unwrap_or_default();
-    let mut state = c.state();
+    let state = c.state();
     let started = matches!(runtime_status.as_str(), "running" | "paused");
-    let recorded_started = matches!(
-        state.status,
-        ContainerStatus::Running | ContainerStatus::Paused
-    );
+    let recorded_started = c.has_process();
     if !recorded_started && !started {
         info!(id = %c.id, runtime = %runtime_status, "killing a container whose start the previous agent did not complete");
         discard_run(shared, c).await;
@@ -126,14 +118,13 @@ async fn reconcile_live_run(shared: &Arc<Shared>, c: &Arc<Container>) -> Result<
     }
     if target != state {
         shared.persist_state(c, &target).await?;
-        state = target;
     }
-    info!(id = %c.id, status = %state.status.as_str(), "container's shim reconciled");
+    info!(id = %c.id, status = %target.status.as_str(), "container's shim reconciled");
     Ok(LiveRun::Running)
 }
 
 /// Kill container `c`'s run (`RUNTIME delete --force`) and wait for its shim to go; a shim
-/// still there after [`SHIM_EXIT_GRACE`] is killed. Its per-run files go with it.
+/// still there after [`SHIM_EXIT_GRACE`] is killed.
 pub(crate) async fn discard_run(shared: &Arc<Shared>, c: &Container) {
     if let Err(e) = shared.runtime.delete(&c.id, true).await {
         warn!(id = %c.id, error = %e, "killing a container nobody will start");
@@ -147,12 +138,17 @@ async fn wait_shim_gone(state_dir: &Path) {
     while let Some(pid) = live_shim_pid(state_dir) {
         if Instant::now() > deadline {
             warn!(pid, state_dir = %state_dir.display(), "the shim outlived its container; killing it");
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+            kill(pid);
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// SIGKILL process `pid` (a shim); one already gone is fine.
+fn kill(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
 }

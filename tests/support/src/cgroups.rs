@@ -63,7 +63,8 @@ pub fn frozen_under(parent: &str) -> Vec<String> {
             let dir = entry.path();
             let read = |file: &str| std::fs::read_to_string(dir.join(file)).unwrap_or_default();
             let v1 = read("freezer.state");
-            let is_frozen = matches!(v1.trim(), "FROZEN" | "FREEZING") || read("cgroup.freeze").trim() == "1";
+            let is_frozen =
+                matches!(v1.trim(), "FROZEN" | "FREEZING") || read("cgroup.freeze").trim() == "1";
             let name = entry.file_name().to_string_lossy().into_owned();
             if is_frozen && !frozen.contains(&name) {
                 frozen.push(name);
@@ -100,10 +101,12 @@ pub fn processes_under(parent: &str) -> Vec<CgroupProcess> {
             Some(rest.split('/').next()?.to_string())
         });
         if let Some(container) = container {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " ").trim().to_string())
-                .unwrap_or_default();
-            out.push(CgroupProcess { pid, container, cmdline });
+            let cmdline = crate::daemon::cmdline_of(pid).unwrap_or_default();
+            out.push(CgroupProcess {
+                pid,
+                container,
+                cmdline,
+            });
         }
     }
     out

@@ -16,6 +16,10 @@ use nix::unistd::Pid;
 
 use crate::docker_cli::{docker_binary, require_runc, require_sqlite3, OutputExt};
 
+/// The agent's fault-injection variable (agent/src/faults.rs): the daemon SIGKILLs itself at
+/// the point it names.
+pub const FAULT_ENV: &str = "STRATA_FAULT_KILL_AT";
+
 /// How long the daemon may take to answer its first `/_ping`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the daemon may take to exit after SIGTERM.
@@ -459,6 +463,20 @@ impl StrataDaemon {
             .with_context(|| format!("sqlite3 printed {text:?} for {table}"))
     }
 
+    /// Driver ids the metadata records: image layers, and containers' init and rw layers.
+    pub fn recorded_layers(&self) -> Result<BTreeSet<String>> {
+        let out = Command::new("sqlite3")
+            .arg(self.db_path())
+            .arg(
+                "select cache_id from layers union all select rw_layer from containers \
+                 union all select init_layer from containers;",
+            )
+            .output()
+            .context("running sqlite3")?;
+        let text = out.ok("sqlite3 recorded layer ids")?;
+        Ok(text.lines().map(str::to_string).collect())
+    }
+
     /// What the daemon has on disk, in its metadata and in the mount table, for before/after
     /// comparisons ("nothing new", "nothing left").
     pub fn snapshot(&self) -> Result<StoreSnapshot> {
@@ -548,10 +566,7 @@ impl StrataDaemon {
         processes_mentioning(&self.exec_root)
             .into_iter()
             .filter(|pid| Some(*pid) != daemon)
-            .filter_map(|pid| {
-                let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-                Some((pid, String::from_utf8_lossy(&raw).replace('\0', " ").trim().to_string()))
-            })
+            .filter_map(|pid| Some((pid, cmdline_of(pid)?)))
             .collect()
     }
 
@@ -788,6 +803,12 @@ pub fn mounts_under(path: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The command line of process `pid`, its arguments separated by spaces.
+pub fn cmdline_of(pid: i32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(String::from_utf8_lossy(&raw).replace('\0', " ").trim().to_string())
+}
+
 /// Pids (not ours) whose command line mentions `path`.
 fn processes_mentioning(path: &Path) -> Vec<i32> {
     let me = std::process::id() as i32;
@@ -798,15 +819,7 @@ fn processes_mentioning(path: &Path) -> Vec<i32> {
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| *pid != me)
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|raw| {
-                    String::from_utf8_lossy(&raw)
-                        .replace('\0', " ")
-                        .contains(&needle)
-                })
-                .unwrap_or(false)
-        })
+        .filter(|pid| cmdline_of(*pid).is_some_and(|c| c.contains(&needle)))
         .collect()
 }
 
