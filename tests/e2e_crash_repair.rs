@@ -455,14 +455,20 @@ fn rm_killed_at_each_step() -> Result<()> {
         "remove-layers-removed",
         "remove-files-removed",
     ] {
-        for forced in [true, false] {
-            let name = format!("rm-{point}-{forced}");
+        // `rm -f` of a running and of a paused container, `rm` of a stopped one.
+        for before in ["running", "paused", "stopped"] {
+            let name = format!("rm-{point}-{before}");
             a.run_sleeper(&name)?;
-            let args: Vec<&str> = if forced {
-                vec!["rm", "-f", name.as_str()]
-            } else {
-                a.docker_ok(["stop", "-t", "1", name.as_str()])?;
-                vec!["rm", name.as_str()]
+            let args: Vec<&str> = match before {
+                "running" => vec!["rm", "-f", name.as_str()],
+                "paused" => {
+                    a.docker_ok(["pause", name.as_str()])?;
+                    vec!["rm", "-f", name.as_str()]
+                }
+                _ => {
+                    a.docker_ok(["stop", "-t", "1", name.as_str()])?;
+                    vec!["rm", name.as_str()]
+                }
             };
             a.crash_at(point, &args)?;
             ensure!(
