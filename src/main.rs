@@ -74,6 +74,12 @@ struct ServeArgs {
     /// always are, as dockerd.
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
+    /// The most one layer may expand to when loaded, pulled or imported: the sum of its
+    /// regular files' sizes (sparse files at their full size), e.g. 10G; beyond it the layer
+    /// is refused. Default 100 GiB.
+    #[arg(long = "max-layer-size", value_parser = parse_size_flag,
+          default_value_t = strata_agent::config::DEFAULT_MAX_LAYER_SIZE)]
+    max_layer_size: u64,
     /// Log filter (tracing syntax), e.g. info or strata_agent=debug.
     #[arg(long, default_value = "info", env = "STRATA_LOG")]
     log_level: String,
@@ -86,6 +92,13 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => strata_bench::run(args),
         Command::Serve(args) => serve(args),
     }
+}
+
+/// A size flag in Docker's binary units (`512M`, `10G`, `1.5g`, bytes), above zero.
+fn parse_size_flag(text: &str) -> Result<u64, String> {
+    strata_drivers::units::parse_user_size(text)
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| format!("{text:?} is not a size above zero (e.g. 10G, 512M, bytes)"))
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -119,6 +132,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    config.max_layer_size = args.max_layer_size;
     config.shim_binary = std::env::current_exe().context("locating the strata binary")?;
     let hosts = if args.hosts.is_empty() {
         vec![format!("unix://{}", args.exec_root.join("strata.sock").display())]

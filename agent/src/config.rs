@@ -28,7 +28,13 @@ pub struct EngineConfig {
     /// `--cgroup-parent` (absolute, checked by `cgroups::parent::validate`); `None`: one of
     /// the agent's own, derived from the data root (`cgroups::parent::default_parent`).
     pub cgroup_parent: Option<String>,
+    /// `--max-layer-size`: the most one layer may expand to when loaded, pulled or imported
+    /// (sum of its regular files' apparent sizes, sparse files at their full size).
+    pub max_layer_size: u64,
 }
+
+/// Default of `--max-layer-size`: 100 GiB, far above any real image layer.
+pub const DEFAULT_MAX_LAYER_SIZE: u64 = 100 << 30;
 
 impl EngineConfig {
     /// Defaults matching dockerd's layout, under Strata's own names.
@@ -44,6 +50,7 @@ impl EngineConfig {
             insecure_registries: Vec::new(),
             network: crate::network::NetworkConfig::default(),
             cgroup_parent: None,
+            max_layer_size: DEFAULT_MAX_LAYER_SIZE,
         }
     }
 }

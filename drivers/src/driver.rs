@@ -20,6 +20,26 @@ pub struct CreateOpts {
     pub storage_opt: BTreeMap<String, String>,
 }
 
+/// Bounds on what unpacking one layer tar (`apply_diff_limited`) may write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApplyLimits {
+    /// Largest sum of the apparent sizes of the regular files the tar writes, in bytes (a
+    /// sparse file counts its full size, a hard link nothing). Checked before each file is
+    /// written, so a layer over it is refused without writing the file that crosses it.
+    pub max_size: u64,
+}
+
+impl ApplyLimits {
+    /// No bound (tests, benchmarks, trusted input).
+    pub const UNLIMITED: ApplyLimits = ApplyLimits { max_size: u64::MAX };
+}
+
+impl Default for ApplyLimits {
+    fn default() -> Self {
+        ApplyLimits::UNLIMITED
+    }
+}
+
 /// Space a single layer takes on disk, counting only what this layer itself holds
 /// (not what it shares with its parents).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,8 +88,19 @@ pub trait GraphDriver: Send + Sync {
     /// Unpack an OCI layer tar stream (uncompressed) into the layer, converting whiteouts to the
     /// driver's native form. Hostile entries (`..`, writes through symlinks, links out of the root)
     /// are refused with `DriverError::Archive`. Returns the unpacked size in bytes (sum of
-    /// regular file sizes, as Docker reports layer size).
-    fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError>;
+    /// regular file sizes, as Docker reports layer size). Unbounded: see `apply_diff_limited`.
+    fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {
+        self.apply_diff_limited(id, input, &ApplyLimits::UNLIMITED)
+    }
+
+    /// `apply_diff` within `limits`: a tar that would expand past them is refused with
+    /// `ArchiveError::TooLarge` (the caller removes the half-filled layer).
+    fn apply_diff_limited(
+        &self,
+        id: &LayerId,
+        input: &mut dyn Read,
+        limits: &ApplyLimits,
+    ) -> Result<u64, DriverError>;
 
     /// Space this layer alone takes on disk.
     fn usage(&self, id: &LayerId) -> Result<Usage, DriverError>;

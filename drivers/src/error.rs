@@ -79,6 +79,8 @@ pub enum ArchiveError {
     BadHardlink { path: String, target: String },
     #[error("entry {path:?} has unsupported type {kind}")]
     UnsupportedEntry { path: String, kind: String },
+    #[error("entry {path:?} takes the unpacked layer past its size limit of {limit} bytes")]
+    TooLarge { path: String, limit: u64 },
     #[error("the tar stream is truncated or corrupt: {0}")]
     Corrupt(String),
     #[error("writing entry {path:?} to {dest}: {source}")]

@@ -25,7 +25,7 @@ pub mod zfs;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-pub use driver::{CreateOpts, GraphDriver, Usage};
+pub use driver::{ApplyLimits, CreateOpts, GraphDriver, Usage};
 pub use error::DriverError;
 pub use layer_id::LayerId;
 pub use registry::{open_driver, DriverOptions, DRIVER_NAMES};

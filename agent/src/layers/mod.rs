@@ -12,8 +12,8 @@ pub mod chain_id;
 pub mod decompress;
 pub mod digest;
 mod orphans;
-mod pins;
 mod pin_existing;
+mod pins;
 pub mod records;
 mod register;
 mod release;
@@ -21,7 +21,7 @@ pub mod tar_split;
 
 use std::sync::Arc;
 
-use strata_drivers::{GraphDriver, LayerId};
+use strata_drivers::{ApplyLimits, GraphDriver, LayerId};
 
 use crate::config::EngineConfig;
 use crate::error::Result;
@@ -40,6 +40,8 @@ pub struct LayerStore {
     locks: pins::SharedLocks,
     /// Tar-split files, to give back layers' original tars (`docker save`).
     splits: tar_split::SplitStore,
+    /// What unpacking one layer may write (`--max-layer-size`).
+    limits: ApplyLimits,
 }
 
 impl LayerStore {
@@ -52,6 +54,9 @@ impl LayerStore {
             driver,
             locks: Default::default(),
             splits: tar_split::SplitStore::create(&config.data_root)?,
+            limits: ApplyLimits {
+                max_size: config.max_layer_size,
+            },
         };
         store.forget_unreachable()?;
         Ok(store)

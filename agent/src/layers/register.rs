@@ -164,7 +164,7 @@ impl LayerStore {
             let mut hashing = HashingReader::new(&mut recorder);
             let size = self
                 .driver
-                .apply_diff(cache_id, &mut hashing)
+                .apply_diff_limited(cache_id, &mut hashing, &self.limits)
                 .map_err(|e| layer_error(label, e))?;
             // The diffID covers the whole uncompressed stream, including what follows the tar's
             // end marker.
@@ -202,6 +202,11 @@ fn layer_error(label: &str, err: DriverError) -> EngineError {
                 ),
                 source,
             )
+        }
+        DriverError::Archive(archive @ ArchiveError::TooLarge { .. }) => {
+            EngineError::InvalidArchive(format!(
+                "layer {label}: {archive} (strata serve --max-layer-size)"
+            ))
         }
         DriverError::Archive(archive) => {
             EngineError::InvalidArchive(format!("layer {label}: {archive}"))

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus::{HistogramVec, IntCounterVec};
-use strata_drivers::{CreateOpts, DriverError, GraphDriver, LayerId, Usage};
+use strata_drivers::{ApplyLimits, CreateOpts, DriverError, GraphDriver, LayerId, Usage};
 
 /// The operations that are timed, as they appear in the `operation` label.
 pub const OPERATIONS: &[&str] = &[
@@ -108,8 +108,15 @@ impl GraphDriver for MeteredDriver {
         self.timed("diff", || self.inner.diff(id, out))
     }
 
-    fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {
-        self.timed("apply_diff", || self.inner.apply_diff(id, input))
+    fn apply_diff_limited(
+        &self,
+        id: &LayerId,
+        input: &mut dyn Read,
+        limits: &ApplyLimits,
+    ) -> Result<u64, DriverError> {
+        self.timed("apply_diff", || {
+            self.inner.apply_diff_limited(id, input, limits)
+        })
     }
 
     fn usage(&self, id: &LayerId) -> Result<Usage, DriverError> {

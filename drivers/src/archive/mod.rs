@@ -36,4 +36,6 @@ pub enum WhiteoutMode {
 }
 
 #[cfg(test)]
+mod sparse_and_limit_tests;
+#[cfg(test)]
 mod tests;

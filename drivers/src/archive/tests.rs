@@ -5,6 +5,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use super::*;
+use crate::driver::ApplyLimits;
 use crate::error::{ArchiveError, DriverError};
 use crate::fsutil::meta::{self, NodeKind};
 use crate::fsutil::xattr;
@@ -62,7 +63,13 @@ fn oci_whiteouts_become_overlay_whiteouts() {
         ("d/new", Some(b"new")),
         ("e/.wh.deep", Some(b"")),
     ]);
-    let size = apply_tar(dest.path(), tar.as_slice(), WhiteoutMode::Overlay).unwrap();
+    let size = apply_tar(
+        dest.path(),
+        tar.as_slice(),
+        WhiteoutMode::Overlay,
+        &ApplyLimits::UNLIMITED,
+    )
+    .unwrap();
     assert_eq!(size, 3, "whiteout markers are not counted as content");
     let gone = std::fs::symlink_metadata(dest.path().join("gone")).unwrap();
     assert!(
@@ -128,7 +135,13 @@ fn oci_whiteouts_delete_in_full_trees() {
         (".wh.never-existed", Some(b"")),
         ("missing/.wh.x", Some(b"")),
     ]);
-    apply_tar(d, tar.as_slice(), WhiteoutMode::Delete).unwrap();
+    apply_tar(
+        d,
+        tar.as_slice(),
+        WhiteoutMode::Delete,
+        &ApplyLimits::UNLIMITED,
+    )
+    .unwrap();
     assert_eq!(listing(d), vec!["dir"]);
     assert_eq!(
         listing(&d.join("dir")),
@@ -189,7 +202,13 @@ fn long_names_and_link_targets_survive() {
     let mut out = Vec::new();
     write_naive_diff(None, src.path(), &mut out).unwrap();
     let dest = tempfile::tempdir().unwrap();
-    apply_tar(dest.path(), out.as_slice(), WhiteoutMode::Delete).unwrap();
+    apply_tar(
+        dest.path(),
+        out.as_slice(),
+        WhiteoutMode::Delete,
+        &ApplyLimits::UNLIMITED,
+    )
+    .unwrap();
     assert_eq!(
         std::fs::read(dest.path().join(&long_file)).unwrap(),
         b"deep"
@@ -205,19 +224,37 @@ fn stream_edges() {
     let dest = tempfile::tempdir().unwrap();
     // Empty input: an empty layer.
     assert_eq!(
-        apply_tar(dest.path(), &b""[..], WhiteoutMode::Delete).unwrap(),
+        apply_tar(
+            dest.path(),
+            &b""[..],
+            WhiteoutMode::Delete,
+            &ApplyLimits::UNLIMITED
+        )
+        .unwrap(),
         0
     );
     // A complete tar followed by padding is fine.
     let mut padded = tar_of(&[("a", Some(b"1"))]);
     padded.extend_from_slice(&[0u8; 4096]);
     assert_eq!(
-        apply_tar(dest.path(), padded.as_slice(), WhiteoutMode::Delete).unwrap(),
+        apply_tar(
+            dest.path(),
+            padded.as_slice(),
+            WhiteoutMode::Delete,
+            &ApplyLimits::UNLIMITED
+        )
+        .unwrap(),
         1
     );
     // Cut at a block boundary without the end-of-archive marker: truncated.
     let full = tar_of(&[("b", Some(b"22"))]);
-    let err = apply_tar(dest.path(), &full[..1024], WhiteoutMode::Delete).unwrap_err();
+    let err = apply_tar(
+        dest.path(),
+        &full[..1024],
+        WhiteoutMode::Delete,
+        &ApplyLimits::UNLIMITED,
+    )
+    .unwrap_err();
     assert!(
         matches!(err, DriverError::Archive(ArchiveError::Corrupt(_))),
         "{err}"
@@ -228,7 +265,13 @@ fn stream_edges() {
 fn dir_recreated_over_a_whiteout_is_opaque() {
     let dest = tempfile::tempdir().unwrap();
     let tar = tar_of(&[(".wh.d", Some(b"")), ("d/", None), ("d/x", Some(b"x"))]);
-    apply_tar(dest.path(), tar.as_slice(), WhiteoutMode::Overlay).unwrap();
+    apply_tar(
+        dest.path(),
+        tar.as_slice(),
+        WhiteoutMode::Overlay,
+        &ApplyLimits::UNLIMITED,
+    )
+    .unwrap();
     let opaque = xattr::get(&dest.path().join("d"), OsStr::new("trusted.overlay.opaque")).unwrap();
     assert_eq!(
         opaque.as_deref(),

@@ -5,6 +5,10 @@
 //! fresh layer, nobody else writes into it meanwhile), symlinks whose relative target climbs out
 //! of the root and hard links that point out of it or at nothing are refused. Files are created
 //! with `O_NOFOLLOW | O_EXCL` after whatever was at the path is removed.
+//!
+//! GNU sparse files stay sparse: their holes are seeked over (`set_len`), never written as
+//! zeros. Every regular file's apparent size is added up and checked against
+//! [`ApplyLimits::max_size`] before the file is written.
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
@@ -21,17 +25,23 @@ use super::paths::{normalize_entry_path, symlink_escapes};
 use super::stream::EofTracker;
 use super::whiteout::{classify, WhiteoutName, OVERLAY_OPAQUE_XATTR};
 use super::WhiteoutMode;
+use crate::driver::ApplyLimits;
 use crate::error::{ArchiveError, DriverError};
 use crate::fsutil::meta::{self, FileKind, FileTime, NodeKind};
 use crate::fsutil::xattr;
 
-/// Unpack the layer tar read from `reader` into `dest`, converting whiteouts as `mode` says.
-/// Returns the sum of the sizes of the regular files written (what Docker reports as a layer's
-/// size). On error, `dest` may hold part of the layer (the caller discards it) but nothing has
-/// been written outside `dest`.
-pub fn apply_tar<R: Read>(dest: &Path, reader: R, mode: WhiteoutMode) -> Result<u64, DriverError> {
+/// Unpack the layer tar read from `reader` into `dest`, converting whiteouts as `mode` says and
+/// refusing to expand past `limits`. Returns the sum of the sizes of the regular files written
+/// (what Docker reports as a layer's size). On error, `dest` may hold part of the layer (the
+/// caller discards it) but nothing has been written outside `dest`.
+pub fn apply_tar<R: Read>(
+    dest: &Path,
+    reader: R,
+    mode: WhiteoutMode,
+    limits: &ApplyLimits,
+) -> Result<u64, DriverError> {
     let mut stream = EofTracker::new(reader);
-    let mut unpacker = Unpacker::new(dest, mode);
+    let mut unpacker = Unpacker::new(dest, mode, *limits);
     {
         let mut archive = tar::Archive::new(&mut stream);
         let entries = archive
@@ -64,6 +74,7 @@ struct Unpacker<'a> {
     /// Directory mtimes, set once every entry is in (writing children changes them).
     dir_times: BTreeMap<PathBuf, FileTime>,
     total: u64,
+    limits: ApplyLimits,
 }
 
 fn lossy(raw: &[u8]) -> String {
@@ -71,13 +82,14 @@ fn lossy(raw: &[u8]) -> String {
 }
 
 impl<'a> Unpacker<'a> {
-    fn new(dest: &'a Path, mode: WhiteoutMode) -> Self {
+    fn new(dest: &'a Path, mode: WhiteoutMode, limits: ApplyLimits) -> Self {
         Unpacker {
             dest,
             mode,
             written: HashSet::new(),
             dir_times: BTreeMap::new(),
             total: 0,
+            limits,
         }
     }
 
@@ -136,8 +148,12 @@ impl<'a> Unpacker<'a> {
                     || entry_type == tar::EntryType::Continuous
                     || entry_type.is_gnu_sparse()
                 {
-                    self.make_file(&shown, &abs, entry, meta.size)?;
-                    self.total += meta.size;
+                    self.count_size(&shown, meta.size)?;
+                    if entry_type.is_gnu_sparse() {
+                        self.make_sparse_file(&shown, &abs, entry, meta.size)?;
+                    } else {
+                        self.make_file(&shown, &abs, entry, meta.size)?;
+                    }
                     FileKind::Regular
                 } else if entry_type.is_symlink() {
                     self.make_symlink(&shown, &rel, &abs, entry)?;
@@ -280,6 +296,53 @@ impl<'a> Unpacker<'a> {
         if copied != size {
             return Err(ArchiveError::Corrupt(format!(
                 "entry {shown:?} is truncated: {copied} of {size} bytes present"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Add a regular file's `size` to the layer's total, refusing it past the limit.
+    fn count_size(&mut self, shown: &str, size: u64) -> Result<(), ArchiveError> {
+        match self.total.checked_add(size) {
+            Some(total) if total <= self.limits.max_size => {
+                self.total = total;
+                Ok(())
+            }
+            _ => Err(ArchiveError::TooLarge {
+                path: shown.to_string(),
+                limit: self.limits.max_size,
+            }),
+        }
+    }
+
+    /// A GNU sparse file: the tar crate's own unpacking writes the data blocks and seeks over
+    /// the holes (`set_len` for a trailing one), so a file claiming gigabytes of zeros takes
+    /// only its data on disk. Its `O_CREAT | O_EXCL` open does not follow a symlink, and
+    /// `replace` has emptied the path; the metadata it sets is set again by `apply_meta`.
+    fn make_sparse_file<R: Read>(
+        &self,
+        shown: &str,
+        abs: &Path,
+        entry: &mut tar::Entry<'_, R>,
+        size: u64,
+    ) -> Result<(), ArchiveError> {
+        if entry.path_bytes().ends_with(b"/") {
+            // The tar crate would make a directory of it.
+            return Err(ArchiveError::UnsupportedEntry {
+                path: shown.to_string(),
+                kind: "GNU sparse file named as a directory".into(),
+            });
+        }
+        self.replace(shown, abs, false)?;
+        entry
+            .unpack(abs)
+            .map_err(|e| ArchiveError::Corrupt(format!("unpacking sparse entry {shown:?}: {e}")))?;
+        let written = fs::symlink_metadata(abs)
+            .map_err(|e| self.write_err(shown, abs, e))?
+            .len();
+        if written != size {
+            return Err(ArchiveError::Corrupt(format!(
+                "sparse entry {shown:?} unpacked to {written} of {size} bytes"
             )));
         }
         Ok(())

@@ -13,7 +13,7 @@ use super::storage_opt;
 use super::subvol::SubvolDir;
 use super::usage::layer_usage;
 use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
-use crate::driver::{CreateOpts, GraphDriver, Usage};
+use crate::driver::{ApplyLimits, CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::layer_id::LayerId;
 use crate::refcount::RefCounts;
@@ -211,13 +211,18 @@ impl GraphDriver for BtrfsDriver {
         write_naive_diff(parent.as_deref(), &self.subvols.path(id), out)
     }
 
-    fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {
+    fn apply_diff_limited(
+        &self,
+        id: &LayerId,
+        input: &mut dyn Read,
+        limits: &ApplyLimits,
+    ) -> Result<u64, DriverError> {
         let record = self.complete(id)?;
         let _use = self.take_use(id)?;
         if self.subvols.is_readonly(id)? {
             self.subvols.set_readonly(id, false)?;
         }
-        let size = apply_tar(&self.subvols.path(id), input, WhiteoutMode::Delete)?;
+        let size = apply_tar(&self.subvols.path(id), input, WhiteoutMode::Delete, limits)?;
         if record.kind == LayerKind::Image {
             self.subvols.set_readonly(id, true)?;
         }

@@ -22,7 +22,7 @@ use super::status;
 use super::sysfs;
 use crate::archive::{apply_tar, own_usage, write_naive_diff, WhiteoutMode};
 use crate::driver::DriverOptions;
-use crate::driver::{CreateOpts, GraphDriver, Usage};
+use crate::driver::{ApplyLimits, CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::held::{with_layer_and_parent, HeldLayer};
 use crate::layer_id::LayerId;
@@ -598,9 +598,14 @@ impl GraphDriver for DevMapperDriver {
         })
     }
 
-    fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {
+    fn apply_diff_limited(
+        &self,
+        id: &LayerId,
+        input: &mut dyn Read,
+        limits: &ApplyLimits,
+    ) -> Result<u64, DriverError> {
         let layer = HeldLayer::hold(self, id)?;
-        apply_tar(layer.path(), input, WhiteoutMode::Delete)
+        apply_tar(layer.path(), input, WhiteoutMode::Delete, limits)
     }
 
     fn usage(&self, id: &LayerId) -> Result<Usage, DriverError> {

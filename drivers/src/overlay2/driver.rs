@@ -12,7 +12,7 @@ use super::layout::{random_short_name, read_small, LayerPaths, LINK_DIR};
 use super::mount::{mount_overlay_in, unmount};
 use crate::archive::{apply_tar, write_overlay_diff, WhiteoutMode};
 use crate::driver::DriverOptions;
-use crate::driver::{CreateOpts, GraphDriver, Usage};
+use crate::driver::{ApplyLimits, CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::fsutil::atomic;
 use crate::fsutil::meta::chmod;
@@ -370,9 +370,14 @@ impl GraphDriver for Overlay2Driver {
         write_overlay_diff(&p.diff(), out)
     }
 
-    fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {
+    fn apply_diff_limited(
+        &self,
+        id: &LayerId,
+        input: &mut dyn Read,
+        limits: &ApplyLimits,
+    ) -> Result<u64, DriverError> {
         let p = self.require(id)?;
-        apply_tar(&p.diff(), input, WhiteoutMode::Overlay)
+        apply_tar(&p.diff(), input, WhiteoutMode::Overlay, limits)
     }
 
     fn usage(&self, id: &LayerId) -> Result<Usage, DriverError> {

@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 use super::records::Records;
 use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
 use crate::driver::DriverOptions;
-use crate::driver::{CreateOpts, GraphDriver, Usage};
+use crate::driver::{ApplyLimits, CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::fsutil::remove::{clean_leftovers, finish_removal, rename_for_removal, TMP_PREFIX};
 use crate::fsutil::{atomic, statfs, tree, usage};
@@ -242,9 +242,14 @@ impl GraphDriver for VfsDriver {
         write_naive_diff(parent_dir.as_deref(), &dir, out)
     }
 
-    fn apply_diff(&self, id: &LayerId, input: &mut dyn Read) -> Result<u64, DriverError> {
+    fn apply_diff_limited(
+        &self,
+        id: &LayerId,
+        input: &mut dyn Read,
+        limits: &ApplyLimits,
+    ) -> Result<u64, DriverError> {
         let dir = self.require(id)?;
-        apply_tar(&dir, input, WhiteoutMode::Delete)
+        apply_tar(&dir, input, WhiteoutMode::Delete, limits)
     }
 
     fn usage(&self, id: &LayerId) -> Result<Usage, DriverError> {

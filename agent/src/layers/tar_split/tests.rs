@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::Path;
 
 use strata_drivers::archive::{apply_tar, WhiteoutMode};
+use strata_drivers::ApplyLimits;
 
 use super::format::{Segment, SplitReader, SplitWriter};
 use super::reassemble::reassemble;
@@ -98,7 +99,13 @@ fn record(tar: &[u8], dest: &Path) -> (Vec<u8>, TarScanner) {
         scanner: &mut scanner,
         writer: &mut writer,
     };
-    apply_tar(dest, &mut tee, WhiteoutMode::Delete).unwrap();
+    apply_tar(
+        dest,
+        &mut tee,
+        WhiteoutMode::Delete,
+        &ApplyLimits::UNLIMITED,
+    )
+    .unwrap();
     std::io::copy(&mut tee, &mut std::io::sink()).unwrap();
     (writer.finish().unwrap(), scanner)
 }
@@ -253,7 +260,13 @@ fn the_recorder_publishes_under_the_chain_id_and_cleans_up() {
     let tar = varied_tar();
     let tree = tempfile::tempdir().unwrap();
     let mut recorder = store.recorder(&tar[..]);
-    apply_tar(tree.path(), &mut recorder, WhiteoutMode::Overlay).unwrap();
+    apply_tar(
+        tree.path(),
+        &mut recorder,
+        WhiteoutMode::Overlay,
+        &ApplyLimits::UNLIMITED,
+    )
+    .unwrap();
     std::io::copy(&mut recorder, &mut std::io::sink()).unwrap();
     let pending = recorder.finish().unwrap();
     let chain = Digest::of_bytes(b"chain");

@@ -112,6 +112,13 @@ pub enum LayerEntry {
         minor: u32,
         mode: u32,
     },
+    /// A GNU sparse file (type `S`) of apparent size `size` that is a hole except for `tail`,
+    /// its last bytes: the tar carries only `tail`.
+    Sparse {
+        path: String,
+        size: u64,
+        tail: Vec<u8>,
+    },
 }
 
 impl LayerEntry {
@@ -132,6 +139,14 @@ impl LayerEntry {
         LayerEntry::Symlink {
             path: path.into(),
             target: target.into(),
+        }
+    }
+    /// A GNU sparse file claiming `size` bytes whose only data is `tail`, at its end.
+    pub fn sparse(path: &str, size: u64, tail: impl Into<Vec<u8>>) -> Self {
+        LayerEntry::Sparse {
+            path: path.into(),
+            size,
+            tail: tail.into(),
         }
     }
     /// A whiteout: deletes `dir/name` of the layers below.
@@ -201,6 +216,11 @@ pub(super) fn busybox_layer() -> Result<LayerPlan> {
 pub fn layer_tar(entries: &[LayerEntry]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     for entry in entries {
+        if let LayerEntry::Sparse { path, size, tail } = entry {
+            let header = sparse_header(path, *size, tail.len() as u64)?;
+            builder.append(&header, tail.as_slice())?;
+            continue;
+        }
         let mut header = tar::Header::new_ustar();
         header.set_mtime(FIXED_MTIME);
         header.set_uid(0);
@@ -243,6 +263,7 @@ pub fn layer_tar(entries: &[LayerEntry]) -> Result<Vec<u8>> {
                 header.set_device_minor(*minor)?;
                 (path, &[])
             }
+            LayerEntry::Sparse { .. } => unreachable!("sparse entries are written above"),
         };
         let name = if matches!(entry, LayerEntry::Dir { .. }) && !path.ends_with('/') {
             format!("{path}/")
@@ -255,6 +276,28 @@ pub fn layer_tar(entries: &[LayerEntry]) -> Result<Vec<u8>> {
         builder.append(&header, data)?;
     }
     Ok(builder.into_inner()?)
+}
+
+/// A GNU sparse header (as GNU tar writes one): a hole of `size - data_len` bytes, then
+/// `data_len` bytes of data; the header's size field counts only the data.
+fn sparse_header(path: &str, size: u64, data_len: u64) -> Result<tar::Header> {
+    if data_len > size {
+        bail!("sparse entry {path:?}: {data_len} bytes of data in a {size}-byte file");
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::GNUSparse);
+    header.set_mode(0o644);
+    header.set_mtime(FIXED_MTIME);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_size(data_len);
+    set_raw(&mut header.as_old_mut().name, path)?;
+    let gnu = header.as_gnu_mut().context("a GNU header has a GNU view")?;
+    gnu.set_real_size(size);
+    gnu.sparse[0].set_offset(size - data_len);
+    gnu.sparse[0].set_length(data_len);
+    header.set_cksum();
+    Ok(header)
 }
 
 fn set_raw(slot: &mut [u8], text: &str) -> Result<()> {
