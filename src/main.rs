@@ -80,6 +80,18 @@ struct ServeArgs {
     #[arg(long = "max-layer-size", value_parser = parse_size_flag,
           default_value_t = strata_agent::config::DEFAULT_MAX_LAYER_SIZE)]
     max_layer_size: u64,
+    /// Seconds a client may take to send a request head, counted from when its connection is
+    /// ready for one (new, or idle after a response); the connection is closed after it. Also
+    /// the idle timeout of keep-alive connections; never applies to a streaming response.
+    #[arg(long = "http-header-timeout", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = strata_api::server::DEFAULT_HEADER_TIMEOUT.as_secs())]
+    http_header_timeout: u64,
+    /// Most connections each listener (-H, --metrics-addr) serves at once; more wait to be
+    /// accepted until one closes.
+    #[arg(long = "max-connections", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = strata_api::server::DEFAULT_MAX_CONNECTIONS as u64)]
+    max_connections: u64,
     /// Log filter (tracing syntax), e.g. info or strata_agent=debug.
     #[arg(long, default_value = "info", env = "STRATA_LOG")]
     log_level: String,
@@ -157,15 +169,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 _ = int.recv() => tracing::info!("SIGINT: shutting down"),
             }
         };
+        let limits = strata_api::ConnLimits {
+            header_timeout: std::time::Duration::from_secs(args.http_header_timeout),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        };
         let metrics_listener = match args.metrics_addr.trim() {
             "" => None,
             addr => Some(
-                strata_api::metrics::spawn_listener(engine.clone(), addr)
+                strata_api::metrics::spawn_listener(engine.clone(), addr, limits)
                     .await
                     .context("starting the metrics listener (--metrics-addr)")?,
             ),
         };
-        let served = strata_api::serve(engine.clone(), hosts, shutdown).await;
+        let served = strata_api::serve(engine.clone(), hosts, limits, shutdown).await;
         if let Some(listener) = metrics_listener {
             listener.abort();
         }

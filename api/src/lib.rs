@@ -11,6 +11,7 @@ pub mod hijack;
 pub mod listen;
 pub mod metrics;
 pub mod routes;
+pub mod server;
 pub mod stream;
 pub mod version;
 pub mod wire;
@@ -22,6 +23,8 @@ use axum::Router;
 use strata_agent::Engine;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+pub use server::ConnLimits;
 
 /// How long in-flight requests may run on after shutdown is asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -51,12 +54,13 @@ pub fn with_envelope(inner: Router) -> Router {
         .layer(axum::middleware::from_fn(version::envelope))
 }
 
-/// Serve the API on every `-H` address (`unix:///path`, `tcp://host:port`) until `shutdown`
-/// resolves. Then stop accepting, give in-flight requests a short grace period, and remove the
-/// socket files.
+/// Serve the API on every `-H` address (`unix:///path`, `tcp://host:port`), each listener
+/// within `limits`, until `shutdown` resolves. Then stop accepting, give in-flight requests a
+/// short grace period, and remove the socket files.
 pub async fn serve(
     engine: Engine,
     hosts: Vec<String>,
+    limits: ConnLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     if hosts.is_empty() {
@@ -74,27 +78,15 @@ pub async fn serve(
     let mut servers = JoinSet::new();
     let mut socket_guards = Vec::new();
     for listener in bound {
-        let mut stop = stop_rx.clone();
-        let signal = async move {
-            // An error means the sender is gone: stop as well.
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
+        let stop = stop_rx.clone();
         let service = app.clone();
         match listener {
             listen::Bound::Unix(listener, guard) => {
                 socket_guards.push(guard);
-                servers.spawn(async move {
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(signal)
-                        .await
-                });
+                servers.spawn(server::serve_listener(listener, service, limits, stop));
             }
             listen::Bound::Tcp(listener) => {
-                servers.spawn(async move {
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(signal)
-                        .await
-                });
+                servers.spawn(server::serve_listener(listener, service, limits, stop));
             }
         }
     }
@@ -104,10 +96,8 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while let Some(result) = servers.join_next().await {
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "API listener ended with an error"),
-                Err(e) => tracing::warn!(error = %e, "API listener task failed"),
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "API listener task failed");
             }
         }
     })

@@ -47,9 +47,13 @@ pub fn metrics_app(engine: Engine) -> Router {
         .with_state(engine)
 }
 
-/// Bind `addr` (`host:port`) and serve [`metrics_app`] there until the returned task is
-/// aborted. Binding happens before this returns, so a busy port is reported at start.
-pub async fn spawn_listener(engine: Engine, addr: &str) -> Result<JoinHandle<()>, ServeError> {
+/// Bind `addr` (`host:port`) and serve [`metrics_app`] there, within `limits`, until the
+/// returned task is aborted. Binding happens before this returns, so a busy port is reported at start.
+pub async fn spawn_listener(
+    engine: Engine,
+    addr: &str,
+    limits: crate::ConnLimits,
+) -> Result<JoinHandle<()>, ServeError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Listen {
@@ -66,8 +70,8 @@ pub async fn spawn_listener(engine: Engine, addr: &str) -> Result<JoinHandle<()>
     tracing::info!(%local, "metrics listening");
     let app = metrics_app(engine);
     Ok(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::warn!(error = %e, "metrics listener ended with an error");
-        }
+        // Served until the task is aborted: the stop signal never fires.
+        let (_never, stop) = tokio::sync::watch::channel(false);
+        crate::server::serve_listener(listener, app, limits, stop).await
     }))
 }

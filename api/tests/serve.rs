@@ -50,7 +50,7 @@ async fn serves_unix_and_tcp_until_shutdown() {
         format!("tcp://127.0.0.1:{port}"),
     ];
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(strata_api::serve(engine, hosts, async move {
+    let server = tokio::spawn(strata_api::serve(engine, hosts, Default::default(), async move {
         let _ = stop_rx.await;
     }));
     wait_for_socket(&socket).await;
@@ -95,7 +95,7 @@ async fn bad_addresses_are_refused_before_serving() {
     let mut config = EngineConfig::with_roots(dir.path().join("data"), dir.path().join("exec"));
     config.storage_driver = Some("vfs".into());
     let engine = Engine::open(config).await.unwrap();
-    let err = strata_api::serve(engine, vec!["http://nope".into()], async {})
+    let err = strata_api::serve(engine, vec!["http://nope".into()], Default::default(), async {})
         .await
         .unwrap_err();
     assert!(
