@@ -107,6 +107,44 @@ pub(crate) fn requests(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn port_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[0-9]{0,6}(-[0-9]{0,6})?(/(tcp|udp|TCP|sctp|[a-z]{0,3}))?",
+            "[0-9.:a-f]{0,16}",
+        ]
+    }
+
+    proptest! {
+        /// Fuzzing: arbitrary `-p` bindings and exposed ports never panic; bad ones are
+        /// `InvalidRequest` (a 400).
+        #[test]
+        fn arbitrary_port_specs(
+            bindings in prop::collection::btree_map(
+                port_string(),
+                prop::collection::vec((port_string(), port_string()), 0..3),
+                0..4,
+            ),
+            publish_all in any::<bool>(),
+            exposed in prop::collection::vec(port_string(), 0..4),
+        ) {
+            let bindings: BTreeMap<String, Vec<PortBinding>> = bindings
+                .into_iter()
+                .map(|(k, list)| {
+                    let list = list
+                        .into_iter()
+                        .map(|(host_ip, host_port)| PortBinding { host_ip, host_port })
+                        .collect();
+                    (k, list)
+                })
+                .collect();
+            if let Err(err) = requests(&bindings, publish_all, &exposed) {
+                prop_assert!(matches!(err, NetworkError::InvalidRequest(_)), "{err:?}");
+            }
+        }
+    }
 
     fn binding(ip: &str, port: &str) -> PortBinding {
         PortBinding {

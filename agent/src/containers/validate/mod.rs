@@ -66,6 +66,8 @@ fn host_spec(spec: &mut ContainerSpec, host: &HostFacts) -> Result<Vec<String>> 
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::PortBinding;

@@ -78,6 +78,21 @@ fn varied_tar() -> Vec<u8> {
 
 /// Record the split of `tar` while unpacking it into `dest` (as register does).
 fn record(tar: &[u8], dest: &Path) -> (Vec<u8>, TarScanner) {
+    let (applied, split, scanner) = try_record(tar, dest);
+    applied.unwrap();
+    (split.unwrap(), scanner)
+}
+
+/// [`record`] for any input: what unpacking answered, the split (`None` when the stream could
+/// not be followed to its end) and the scanner.
+fn try_record(
+    tar: &[u8],
+    dest: &Path,
+) -> (
+    Result<u64, strata_drivers::DriverError>,
+    Option<Vec<u8>>,
+    TarScanner,
+) {
     let mut scanner = TarScanner::new();
     let mut writer = SplitWriter::new(Vec::new()).unwrap();
     struct Tee<'a> {
@@ -99,15 +114,15 @@ fn record(tar: &[u8], dest: &Path) -> (Vec<u8>, TarScanner) {
         scanner: &mut scanner,
         writer: &mut writer,
     };
-    apply_tar(
+    let applied = apply_tar(
         dest,
         &mut tee,
         WhiteoutMode::Delete,
         &ApplyLimits::UNLIMITED,
-    )
-    .unwrap();
-    std::io::copy(&mut tee, &mut std::io::sink()).unwrap();
-    (writer.finish().unwrap(), scanner)
+    );
+    let drained = std::io::copy(&mut tee, &mut std::io::sink());
+    let split = drained.ok().and_then(|_| writer.finish().ok());
+    (applied, split, scanner)
 }
 
 fn rebuild(split: &[u8], root: &Path) -> Vec<u8> {
@@ -353,4 +368,69 @@ fn pax_size_and_base256_sizes_are_read_as_the_unpacker_reads_them() {
         ]
     );
     assert_eq!(rebuild(&split, tree.path()), tar);
+}
+
+mod fuzz {
+    //! Property tests (fuzzing): whatever tar is unpacked, recording its split never panics,
+    //! and when the unpacking succeeds and the split is kept, the tar rebuilt from it is the
+    //! original byte for byte. Run longer with
+    //! `PROPTEST_CASES=100000 cargo test -p strata-agent tar_split::tests::fuzz`.
+
+    use proptest::prelude::*;
+    use strata_test_support::image_builder::{layer_tar, LayerEntry};
+
+    use super::{rebuild, try_record};
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_string()),
+            Just("d/a".to_string()),
+            Just("d/b".to_string()),
+            Just("./d/c".to_string()),
+            Just("/abs".to_string()),
+            Just(".wh.a".to_string()),
+            Just("d/.wh.a".to_string()),
+            Just("d/.wh..wh..opq".to_string()),
+            Just("../up".to_string()),
+            "[a-d]{1,3}(/[a-d]{1,3}){0,2}",
+        ]
+    }
+
+    fn entry() -> impl Strategy<Value = LayerEntry> {
+        prop_oneof![
+            name().prop_map(|p| LayerEntry::dir(&p)),
+            (name(), prop::collection::vec(any::<u8>(), 0..1100))
+                .prop_map(|(p, data)| LayerEntry::file(&p, data)),
+            (name(), name()).prop_map(|(path, target)| LayerEntry::Symlink { path, target }),
+            (name(), name()).prop_map(|(path, target)| LayerEntry::Hardlink { path, target }),
+            (name(), 0u64..4096, prop::collection::vec(1u8..=255, 0..600)).prop_map(
+                |(p, size, tail)| {
+                    let size = size.max(tail.len() as u64);
+                    LayerEntry::sparse(&p, size, tail)
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn unpacked_tars_rebuild_byte_for_byte(
+            entries in prop::collection::vec(entry(), 0..8),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            trailing in prop::collection::vec(any::<u8>(), 0..700),
+        ) {
+            let Ok(mut tar) = layer_tar(&entries) else { return Ok(()) };
+            for (at, byte) in flips {
+                let i = at.index(tar.len());
+                tar[i] = byte;
+            }
+            tar.extend_from_slice(&trailing);
+            let tree = tempfile::tempdir().unwrap();
+            let (applied, split, scanner) = try_record(&tar, tree.path());
+            if let (Ok(_), Some(split), None) = (applied, split, scanner.conflict()) {
+                let rebuilt = rebuild(&split, tree.path());
+                prop_assert!(rebuilt == tar, "rebuilt {} bytes, the tar had {}", rebuilt.len(), tar.len());
+            }
+        }
+    }
 }
