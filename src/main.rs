@@ -74,9 +74,9 @@ struct ServeArgs {
     /// always are, as dockerd.
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
-    /// The most one layer may expand to when loaded, pulled or imported: the sum of its
-    /// regular files' sizes (sparse files at their full size), e.g. 10G; beyond it the layer
-    /// is refused. Default 100 GiB.
+    /// The most one layer may expand to when loaded, pulled, imported or committed: the sum of
+    /// its regular files' sizes (sparse files at their full size), e.g. 10G; beyond it the
+    /// layer is refused. Default 100 GiB.
     #[arg(long = "max-layer-size", value_parser = parse_size_flag,
           default_value_t = strata_agent::config::DEFAULT_MAX_LAYER_SIZE)]
     max_layer_size: u64,

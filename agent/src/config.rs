@@ -28,8 +28,8 @@ pub struct EngineConfig {
     /// `--cgroup-parent` (absolute, checked by `cgroups::parent::validate`); `None`: one of
     /// the agent's own, derived from the data root (`cgroups::parent::default_parent`).
     pub cgroup_parent: Option<String>,
-    /// `--max-layer-size`: the most one layer may expand to when loaded, pulled or imported
-    /// (sum of its regular files' apparent sizes, sparse files at their full size).
+    /// `--max-layer-size`: the most one layer may expand to when loaded, pulled, imported or
+    /// committed (sum of its regular files' apparent sizes, sparse files at their full size).
     pub max_layer_size: u64,
 }
 
