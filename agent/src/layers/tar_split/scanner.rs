@@ -6,12 +6,15 @@
 //! does: PAX `x` records and GNU `L` names apply to the next member, PAX `size` overrides the
 //! header's size, the path is the GNU long name, else the PAX `path`, else ustar prefix + name,
 //! normalized as the unpacker normalizes it, and the archive ends at the first zero block.
-//! Whatever it cannot classify with certainty (GNU sparse files, unknown entry types, malformed
-//! numbers or PAX records, huge extension headers) switches it to raw for the rest of the
-//! stream: bigger, never wrong.
+//! A GNU sparse member is kept raw (header, extension headers, its data blocks): its data is
+//! small and exact where the unpacked file, holes and all, is neither. Whatever it cannot
+//! classify with certainty (unknown entry types, malformed numbers or PAX records, huge
+//! extension headers) switches it to raw for the rest of the stream.
 //!
 //! A file's content can be taken from the tree only if nothing later in the same tar replaces
 //! or deletes it; when something does, the scan records a conflict and its split is not kept.
+//! Giving up after referring to some file's content is a conflict too: the entries it no longer
+//! follows might replace that file.
 
 use std::collections::HashSet;
 use std::io::{self, Write};
@@ -26,6 +29,10 @@ use super::format::SplitWriter;
 const BLOCK: usize = 512;
 /// Extension headers (long names, PAX records) larger than this are kept raw, not parsed.
 const EXTENSION_MAX: u64 = 1024 * 1024;
+/// Offset of the "more sparse extension headers follow" byte in a GNU header...
+const GNU_IS_EXTENDED: usize = 482;
+/// ...and in a GNU sparse extension header (the tar crate reads exactly 1 as "yes").
+const GNU_EXT_IS_EXTENDED: usize = 504;
 
 /// What an extension header's data says about the next member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +55,12 @@ enum State {
         remaining: u64,
         pad: u64,
         extension: Option<(Extension, Vec<u8>)>,
+    },
+    /// GNU sparse extension headers (kept raw) before a sparse member's `size` data bytes.
+    SparseExtension {
+        block: Box<[u8; BLOCK]>,
+        filled: usize,
+        size: u64,
     },
     /// Padding after entry data, kept raw.
     Pad { remaining: u64 },
@@ -150,6 +163,25 @@ impl TarScanner {
                         self.state = pad_state(pad);
                     }
                 }
+                State::SparseExtension {
+                    block,
+                    filled,
+                    size,
+                } => {
+                    let take = (BLOCK - *filled).min(bytes.len());
+                    block[*filled..*filled + take].copy_from_slice(&bytes[..take]);
+                    *filled += take;
+                    bytes = &bytes[take..];
+                    if *filled == BLOCK {
+                        out.raw(&block[..])?;
+                        let size = *size;
+                        self.state = if block[GNU_EXT_IS_EXTENDED] == 1 {
+                            sparse_extension_state(size)
+                        } else {
+                            data_state(size, None)
+                        };
+                    }
+                }
                 State::Pad { remaining } => {
                     let take = take_len(*remaining, bytes.len());
                     out.raw(&bytes[..take])?;
@@ -172,6 +204,11 @@ impl TarScanner {
     ) -> io::Result<State> {
         out.raw(block)?;
         tracing::debug!(reason = %why, "tar-split: keeping the rest of the layer tar raw");
+        if !self.files.is_empty() && self.conflict.is_none() {
+            self.conflict = Some(format!(
+                "the scan stopped following the tar ({why}) after referring to file contents"
+            ));
+        }
         self.gave_up = Some(why);
         Ok(State::Raw)
     }
@@ -219,7 +256,8 @@ impl TarScanner {
                 | b'L'
                 | b'K'
                 | b'x'
-        ) {
+        ) && !(kind == b'S' && gnu)
+        {
             return self.give_up(block, out, format!("entry type {:?}", kind as char));
         }
 
@@ -263,16 +301,16 @@ impl TarScanner {
                     self.note_replaced(&path, is_dir);
                 }
                 out.raw(block)?;
-                Ok(data_state(size, None))
+                Ok(member_data_state(kind, block, size))
             }
             Target::Deletes(path) => {
                 self.note_replaced(&path, false);
                 out.raw(block)?;
-                Ok(data_state(size, None))
+                Ok(member_data_state(kind, block, size))
             }
             Target::Unknown => {
                 out.raw(block)?;
-                Ok(data_state(size, None))
+                Ok(member_data_state(kind, block, size))
             }
         }
     }
@@ -364,6 +402,24 @@ fn data_state(size: u64, extension: Option<(Extension, Vec<u8>)>) -> State {
         remaining: size,
         pad: padding(size),
         extension,
+    }
+}
+
+/// What follows a (non-content) member's header: its data, kept raw, after the extension
+/// headers of a GNU sparse member that has them.
+fn member_data_state(kind: u8, block: &[u8; BLOCK], size: u64) -> State {
+    if kind == b'S' && block[GNU_IS_EXTENDED] == 1 {
+        sparse_extension_state(size)
+    } else {
+        data_state(size, None)
+    }
+}
+
+fn sparse_extension_state(size: u64) -> State {
+    State::SparseExtension {
+        block: Box::new([0u8; BLOCK]),
+        filled: 0,
+        size,
     }
 }
 

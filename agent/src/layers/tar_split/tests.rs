@@ -206,24 +206,99 @@ fn a_whiteout_of_an_earlier_file_is_a_conflict() {
 }
 
 #[test]
-fn unknown_entry_types_are_kept_raw_and_still_round_trip() {
-    // A GNU sparse header: the scan gives up and keeps everything raw from there.
-    let mut b = tar::Builder::new(Vec::new());
-    file(&mut b, "before", b"before\n");
+fn gnu_sparse_members_are_kept_raw_and_followed() {
+    // A sparse file with extension headers (more than 4 data blocks) between two files: the
+    // scan keeps the sparse member raw and goes on referring to the files' contents.
+    use strata_test_support::image_builder::{layer_tar, LayerEntry};
+    let mut tar = layer_tar(&[LayerEntry::file("before", b"before\n".to_vec())]).unwrap();
+    tar.truncate(tar.len() - 1024); // no end-of-archive marker yet
+    let chunks: Vec<(u64, Vec<u8>)> = (0..30u64)
+        .map(|i| (i * 8192, vec![i as u8 + 1; 512]))
+        .collect();
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::GNUSparse);
     h.set_path("sparse").unwrap();
-    h.set_size(0);
     h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
+    h.set_size(30 * 512);
+    let gnu = h.as_gnu_mut().unwrap();
+    gnu.set_real_size(29 * 8192 + 512);
+    for (slot, (offset, data)) in gnu.sparse.iter_mut().zip(&chunks) {
+        slot.set_offset(*offset);
+        slot.set_length(data.len() as u64);
+    }
+    gnu.isextended[0] = 1;
     h.set_cksum();
-    b.append(&h, std::io::empty()).unwrap();
+    let mut raw = h.as_bytes().to_vec();
+    // Extension headers: 21 blocks each, the last one says no more follow.
+    for (i, group) in chunks[4..].chunks(21).enumerate() {
+        let mut ext = tar::GnuExtSparseHeader::new();
+        for (slot, (offset, data)) in ext.sparse.iter_mut().zip(group) {
+            slot.set_offset(*offset);
+            slot.set_length(data.len() as u64);
+        }
+        ext.isextended[0] = u8::from(4 + (i + 1) * 21 < chunks.len());
+        raw.extend_from_slice(ext.as_bytes());
+    }
+    for (_, data) in &chunks {
+        raw.extend_from_slice(data);
+    }
+    tar.extend_from_slice(&raw);
+    let after = layer_tar(&[LayerEntry::file("after", b"after\n".to_vec())]).unwrap();
+    tar.extend_from_slice(&after);
+
+    let tree = tempfile::tempdir().unwrap();
+    let (split, scanner) = record(&tar, tree.path());
+    assert_eq!(scanner.gave_up(), None);
+    assert_eq!(scanner.conflict(), None);
+    let files: Vec<_> = segments(&split)
+        .into_iter()
+        .filter_map(|s| match s {
+            Segment::File { path, .. } => Some(path),
+            Segment::Raw(_) => None,
+        })
+        .collect();
+    assert_eq!(files, vec![Path::new("before"), Path::new("after")]);
+    assert_eq!(rebuild(&split, tree.path()), tar);
+    let unpacked = std::fs::read(tree.path().join("sparse")).unwrap();
+    assert_eq!(unpacked.len(), 29 * 8192 + 512);
+    assert_eq!(&unpacked[29 * 8192..29 * 8192 + 512], &chunks[29].1[..]);
+}
+
+#[test]
+fn a_sparse_member_replacing_a_referenced_file_is_a_conflict() {
+    // Found by the fuzz test below: a file, then a sparse file at the same path. The split
+    // must not refer to the first file's content, which the tree no longer has.
+    use strata_test_support::image_builder::{layer_tar, LayerEntry};
+    let tar = layer_tar(&[
+        LayerEntry::file("/abs", vec![0u8; 513]),
+        LayerEntry::sparse("/abs", 1, vec![1u8]),
+    ])
+    .unwrap();
+    let tree = tempfile::tempdir().unwrap();
+    let (_, scanner) = record(&tar, tree.path());
+    assert!(scanner.conflict().is_some());
+}
+
+#[test]
+fn giving_up_after_referring_to_a_file_is_a_conflict() {
+    // An entry type the scan does not know: it keeps the rest raw, and since it no longer sees
+    // what later entries replace, a split referring to earlier files is not kept.
+    let mut b = tar::Builder::new(Vec::new());
+    file(&mut b, "before", b"before\n");
+    let mut h = header(tar::EntryType::new(b'V'), 0, 0o644);
+    b.append_data(&mut h, "label", std::io::empty()).unwrap();
     file(&mut b, "after", b"after\n");
     let tar = b.into_inner().unwrap();
     let mut scanner = TarScanner::new();
     let mut writer = SplitWriter::new(Vec::new()).unwrap();
     scanner.feed(&tar, &mut writer).unwrap();
     let split = writer.finish().unwrap();
-    assert!(scanner.gave_up().unwrap().contains("'S'"));
+    assert!(scanner.gave_up().unwrap().contains("'V'"));
+    assert!(scanner.conflict().unwrap().contains("stopped following"));
+    // The bytes are still all there.
     let tree = tempfile::tempdir().unwrap();
     std::fs::write(tree.path().join("before"), b"before\n").unwrap();
     assert_eq!(rebuild(&split, tree.path()), tar);
