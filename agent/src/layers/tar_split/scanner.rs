@@ -242,7 +242,7 @@ impl TarScanner {
             out.raw(block)?;
             return Ok(data_state(header_size, Some((extension, Vec::new()))));
         }
-        if !matches!(
+        let known = matches!(
             kind,
             b'0' | b'\0'
                 | b'1'
@@ -256,8 +256,8 @@ impl TarScanner {
                 | b'L'
                 | b'K'
                 | b'x'
-        ) && !(kind == b'S' && gnu)
-        {
+        ) || (kind == b'S' && gnu);
+        if !known {
             return self.give_up(block, out, format!("entry type {:?}", kind as char));
         }
 
