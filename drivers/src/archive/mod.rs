@@ -16,7 +16,7 @@ pub use changes::{changes, write_naive_diff, Change, ChangeKind};
 #[allow(unused_imports)]
 pub(crate) use entry_meta::format_pax_time;
 pub use overlay_walk::{overlay_diff_items, write_overlay_diff};
-pub use own_usage::own_usage;
+pub use own_usage::{own_usage, own_usage_in, Bytes};
 pub use paths::{normalize_entry_path, symlink_escapes};
 pub use unpack::apply_tar;
 #[allow(unused_imports)]

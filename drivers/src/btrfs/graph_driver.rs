@@ -11,8 +11,8 @@ use super::qgroups::Qgroups;
 use super::records::{LayerKind, LayerRecord, RecordDir};
 use super::storage_opt;
 use super::subvol::SubvolDir;
-use super::usage::layer_usage;
 use crate::archive::{apply_tar, write_naive_diff, WhiteoutMode};
+use crate::archive::{own_usage_in, Bytes};
 use crate::driver::{ApplyLimits, CreateOpts, GraphDriver, Usage};
 use crate::error::DriverError;
 use crate::layer_id::LayerId;
@@ -233,7 +233,10 @@ impl GraphDriver for BtrfsDriver {
         let record = self.complete(id)?;
         let _use = self.take_use(id)?;
         let parent = record.parent_id()?.map(|p| self.subvols.path(&p));
-        layer_usage(parent.as_deref(), &self.subvols.path(id))
+        // What differs from the parent, in allocated blocks: a snapshot shares every unchanged
+        // extent with its parent. Exact exclusive bytes would need qgroups, which cost on every
+        // write and are on only for layers with a size limit.
+        own_usage_in(parent.as_deref(), &self.subvols.path(id), Bytes::Allocated)
     }
 
     fn status(&self) -> Vec<(String, String)> {

@@ -17,7 +17,6 @@ mod records;
 mod status;
 mod storage_opt;
 mod subvol;
-mod usage;
 
 use std::path::Path;
 use std::sync::Arc;
