@@ -11,9 +11,10 @@ pub fn parse_size(flag: &'static str, text: &str) -> Result<u64, BenchError> {
         reason: reason.to_string(),
     };
     match strata_drivers::units::parse_user_size(text) {
-        None => Err(bad(
-            "expected a size such as 1M, 64K or 4096 (binary: 1M = 1 MiB)",
+        None if text.trim().starts_with(|c: char| c.is_ascii_digit()) => Err(bad(
+            "unknown unit or a size too large (use K, M, G or T; binary: 1M = 1 MiB)",
         )),
+        None => Err(bad("expected a size such as 1M, 64K or 4096")),
         Some(0) => Err(bad("the size must be greater than zero")),
         Some(bytes) => Ok(bytes),
     }
